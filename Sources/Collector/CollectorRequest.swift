@@ -1,0 +1,72 @@
+import Foundation
+import NIOCore
+
+/// A whole request as the HTTP front hands it to a worker: head and body bytes.
+public struct CollectorRequest: Sendable {
+    public var method: String
+    /// The path without the query string.
+    public var path: String
+    public var query: String
+    public var headers: [(name: String, value: String)]
+    public var body: ByteBuffer
+
+    public init(method: String, uri: String, headers: [(name: String, value: String)], body: ByteBuffer) {
+        self.method = method
+        if let q = uri.firstIndex(of: "?") {
+            path = String(uri[..<q])
+            query = String(uri[uri.index(after: q)...])
+        } else {
+            path = uri
+            query = ""
+        }
+        self.headers = headers
+        self.body = body
+    }
+
+    /// The first header named `name`, compared case-insensitively.
+    public func header(_ name: String) -> String? {
+        headers.first { $0.name.caseInsensitiveCompare(name) == .orderedSame }?.value
+    }
+
+    /// Query parameters, percent-decoded.
+    public var queryItems: [String: String] {
+        var out: [String: String] = [:]
+        for pair in query.split(separator: "&") {
+            let kv = pair.split(separator: "=", maxSplits: 1)
+            let key = String(kv[0]).removingPercentEncoding ?? String(kv[0])
+            out[key] = kv.count > 1 ? (String(kv[1]).replacingOccurrences(of: "+", with: " ").removingPercentEncoding ?? String(kv[1])) : ""
+        }
+        return out
+    }
+}
+
+/// What a worker answers.
+public struct CollectorResponse: Sendable {
+    public var status: Int
+    public var headers: [(name: String, value: String)]
+    public var body: ByteBuffer
+
+    public init(status: Int, contentType: String = "text/plain", headers: [(name: String, value: String)] = [], body: String) {
+        self.status = status
+        self.headers = [("Content-Type", contentType)] + headers
+        self.body = ByteBuffer(string: body)
+    }
+
+    public static func text(_ status: Int, _ body: String, headers: [(name: String, value: String)] = []) -> CollectorResponse {
+        CollectorResponse(status: status, headers: headers, body: body)
+    }
+
+    public static func json(_ status: Int, _ body: String, headers: [(name: String, value: String)] = []) -> CollectorResponse {
+        CollectorResponse(status: status, contentType: "application/json", headers: headers, body: body)
+    }
+
+    /// Seconds a client should wait before resending after a 503/429.
+    public static let retryAfterSeconds = "30"
+
+    /// The Breakpad answer to "busy, come back later".
+    public static var retryLater: CollectorResponse {
+        .text(503, "Discarded=retry_later", headers: [("Retry-After", retryAfterSeconds)])
+    }
+
+    public static var tooLarge: CollectorResponse { .text(413, "Discarded=too_large") }
+}

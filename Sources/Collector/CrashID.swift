@@ -1,0 +1,40 @@
+import Foundation
+
+/// Crash IDs as Socorro makes them: a UUID4 whose last 7 characters are the throttle digit
+/// and the UTC receive date `YYMMDD`.
+public enum CrashID {
+    /// Makes a new crash ID for a crash received at `date` with `result`.
+    public static func make(result: ThrottleResult, date: Date) -> String {
+        let uuid = UUID().uuidString.lowercased()
+        return String(uuid.dropLast(7)) + String(result.digit) + yymmdd(date)
+    }
+
+    /// Whether `id` has the shape of a crash ID.
+    public static func isValid(_ id: String) -> Bool {
+        let bytes = Array(id.utf8)
+        guard bytes.count == 36 else { return false }
+        for (i, b) in bytes.enumerated() {
+            switch i {
+            case 8, 13, 18, 23: if b != UInt8(ascii: "-") { return false }
+            case 30...: if !(UInt8(ascii: "0")...UInt8(ascii: "9")).contains(b) { return false }
+            default:
+                if !((UInt8(ascii: "0")...UInt8(ascii: "9")).contains(b) || (UInt8(ascii: "a")...UInt8(ascii: "f")).contains(b)) { return false }
+            }
+        }
+        return true
+    }
+
+    /// The `YYYYMMDD` date folder of a crash ID (from its last six digits; 20YY).
+    public static func dateFolder(of id: String) -> String { "20" + id.suffix(6) }
+
+    static func yymmdd(_ date: Date) -> String {
+        let c = utcCalendar.dateComponents([.year, .month, .day], from: date)
+        return String(format: "%02d%02d%02d", c.year! % 100, c.month!, c.day!)
+    }
+
+    static let utcCalendar: Calendar = {
+        var cal = Calendar(identifier: .gregorian)
+        cal.timeZone = TimeZone(identifier: "UTC")!
+        return cal
+    }()
+}

@@ -1,0 +1,7 @@
+/// Where crash IDs go for processing. `publish` is synchronous, called from worker threads
+/// concurrently, and returns only once the broker has the message; otherwise it throws.
+public protocol CrashQueue: Sendable {
+    func publish(_ crashID: String) throws
+    /// A cheap probe for `/__heartbeat__`.
+    func check() -> HealthStatus
+}

@@ -1,0 +1,52 @@
+import NIOCore
+
+/// A crash ready to be stored: its ID, the raw crash JSON and its dumps.
+public struct StoredCrash: Sendable {
+    public var crashID: String
+    /// The raw crash as stored: JSON with sorted keys (see `RawCrash`).
+    public var rawCrash: [UInt8]
+    public var dumps: [CrashDump]
+
+    public init(crashID: String, rawCrash: [UInt8], dumps: [CrashDump]) {
+        self.crashID = crashID
+        self.rawCrash = rawCrash
+        self.dumps = dumps
+    }
+
+    /// Dump names as stored in `dump_names` (the main dump keeps its field name there).
+    public var dumpNames: [String] { dumps.map(\.name) }
+}
+
+/// Where crashes go. `save` is synchronous and called from worker threads concurrently; it either
+/// stores the whole crash (dumps, dump_names, then raw_crash last) or throws.
+public protocol CrashStorage: Sendable {
+    func save(_ crash: StoredCrash) throws
+    /// A cheap probe for `/__heartbeat__`.
+    func check() -> HealthStatus
+    /// Crash IDs whose raw crash is stored under the date folder `YYYYMMDD` (for `republish`).
+    func crashIDs(onDate date: String) throws -> [String]
+}
+
+/// The storage key layout Socorro's processors read (DESIGN.md, "Storage keys").
+public enum StorageKeys {
+    public static func rawCrash(_ crashID: String) -> String {
+        "v1/raw_crash/\(CrashID.dateFolder(of: crashID))/\(crashID)"
+    }
+
+    public static func dumpNames(_ crashID: String) -> String { "v1/dump_names/\(crashID)" }
+
+    /// `upload_file_minidump` is stored as `dump`.
+    public static func dump(_ name: String, _ crashID: String) -> String {
+        "v1/\(name == "upload_file_minidump" ? "dump" : name)/\(crashID)"
+    }
+
+    public static func rawCrashFolder(date: String) -> String { "v1/raw_crash/\(date)/" }
+
+    /// Every object of a crash in the order they must be written: dumps, dump_names, raw_crash last.
+    public static func objects(of crash: StoredCrash) -> [(key: String, bytes: ByteBuffer)] {
+        var out: [(key: String, bytes: ByteBuffer)] = crash.dumps.map { (dump($0.name, crash.crashID), $0.bytes) }
+        out.append((dumpNames(crash.crashID), ByteBuffer(string: JSONValue.array(crash.dumpNames.map(JSONValue.string)).serialized())))
+        out.append((rawCrash(crash.crashID), ByteBuffer(bytes: crash.rawCrash)))
+        return out
+    }
+}

@@ -1,0 +1,16 @@
+import Logging
+
+/// The default storage: keeps nothing, logging one line per crash it was asked to store.
+public struct NullCrashStorage: CrashStorage {
+    private let logger = Logger(label: "breakwater.crashstorage")
+
+    public init() {}
+
+    public func save(_ crash: StoredCrash) throws {
+        logger.info("null storage: crash not kept", metadata: ["crash_id": "\(crash.crashID)", "dumps": "\(crash.dumpNames.joined(separator: ","))"])
+    }
+
+    public func check() -> HealthStatus { .ok }
+
+    public func crashIDs(onDate date: String) throws -> [String] { [] }
+}

@@ -1,0 +1,100 @@
+import Foundation
+import Logging
+
+/// A swift-log handler writing mozlog JSON lines:
+/// `{"Timestamp":…,"Type":…,"Logger":"breakwater","Hostname":…,"EnvVersion":"2.0","Severity":…,"Pid":…,"Fields":{…}}`.
+/// `Type` is the `type` metadata when set (the audit line uses `crash`), else the logger's label.
+/// Numbers and booleans given as `.stringConvertible` stay JSON numbers and booleans.
+public struct MozlogHandler: LogHandler {
+    public var metadata: Logger.Metadata = [:]
+    public var logLevel: Logger.Level
+    private let label: String
+    private let sink: LogSink
+    private let host: HostFields
+
+    /// Process-wide fields, computed once.
+    struct HostFields: Sendable {
+        let hostname: String
+        let pid: Int32
+        let dyno: String?
+        static let current = HostFields(hostname: ProcessInfo.processInfo.hostName,
+                                        pid: ProcessInfo.processInfo.processIdentifier,
+                                        dyno: ProcessInfo.processInfo.environment["DYNO"])
+    }
+
+    public init(label: String, sink: LogSink, level: Logger.Level) {
+        self.label = label
+        self.sink = sink
+        self.logLevel = level
+        self.host = .current
+    }
+
+    public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    public func log(event: LogEvent) {
+        var fields = metadata
+        if let extra = event.metadata { fields.merge(extra) { $1 } }
+        var type = label
+        if case .string(let t)? = fields.removeValue(forKey: "type") { type = t }
+        if fields["msg"] == nil, !event.message.description.isEmpty { fields["msg"] = .string(event.message.description) }
+        if let dyno = host.dyno { fields["dyno"] = .string(dyno) }
+
+        var out = "{\"Timestamp\":"
+        out += String(UInt64(Date().timeIntervalSince1970 * 1_000_000_000))
+        out += ",\"Type\":"
+        JSONString.append(type, to: &out)
+        out += ",\"Logger\":\"breakwater\",\"Hostname\":"
+        JSONString.append(host.hostname, to: &out)
+        out += ",\"EnvVersion\":\"2.0\",\"Severity\":"
+        out += String(Self.syslogSeverity(event.level))
+        out += ",\"Pid\":"
+        out += String(host.pid)
+        out += ",\"Fields\":"
+        Self.append(.dictionary(fields), to: &out)
+        out += "}\n"
+        sink.write(line: out)
+    }
+
+    static func syslogSeverity(_ level: Logger.Level) -> Int {
+        switch level {
+        case .trace, .debug: return 7
+        case .info: return 6
+        case .notice: return 5
+        case .warning: return 4
+        case .error: return 3
+        case .critical: return 2
+        }
+    }
+
+    static func append(_ value: Logger.MetadataValue, to out: inout String) {
+        switch value {
+        case .string(let s): JSONString.append(s, to: &out)
+        case .stringConvertible(let c):
+            switch c {
+            case let b as Bool: out += b ? "true" : "false"
+            case let i as Int: out += String(i)
+            case let d as Double: out += d.isFinite ? String(d) : "null"
+            default: JSONString.append(c.description, to: &out)
+            }
+        case .array(let a):
+            out += "["
+            for (i, v) in a.enumerated() {
+                if i > 0 { out += "," }
+                append(v, to: &out)
+            }
+            out += "]"
+        case .dictionary(let d):
+            out += "{"
+            for (i, key) in d.keys.sorted().enumerated() {
+                if i > 0 { out += "," }
+                JSONString.append(key, to: &out)
+                out += ":"
+                append(d[key]!, to: &out)
+            }
+            out += "}"
+        }
+    }
+}

@@ -1,0 +1,111 @@
+import CoreMetrics
+import Logging
+import NIOConcurrencyHelpers
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The only place that formats log lines and statsd packets. Every stage reports through one
+/// `Telemetry`: counters, gauges, histograms, timers (swift-metrics handlers, cached per name
+/// and tags) and mozlog lines, including the audit line.
+public final class Telemetry: @unchecked Sendable {
+    public let metricsFactory: MetricsFactory
+    public let statsd: StatsdSender?
+    public let logLevel: Logger.Level
+    private let sink: LogSink
+    private let auditLogger: Logger
+    private let lock = NIOLock()
+    private var counters: [String: CounterHandler] = [:]
+    private var recorders: [String: RecorderHandler] = [:]
+    private var timers: [String: TimerHandler] = [:]
+
+    /// - Parameters:
+    ///   - statsd: where statsd lines go; nil sends none.
+    ///   - extraFactories: more metrics backends fed by the same calls (Prometheus).
+    public init(sink: LogSink = StdoutLogSink(), logLevel: Logger.Level = .info, statsd: StatsdSender?,
+                prefix: String = "breakwater", extraFactories: [MetricsFactory] = []) {
+        self.sink = sink
+        self.logLevel = logLevel
+        self.statsd = statsd
+        var factories = extraFactories
+        if let statsd { factories.insert(StatsdMetricsFactory(sender: statsd, prefix: prefix), at: 0) }
+        metricsFactory = factories.count == 1 ? factories[0] : MultiplexMetricsHandler(factories: factories)
+        auditLogger = Logger(label: "breakwater.audit") { MozlogHandler(label: $0, sink: sink, level: .info) }
+    }
+
+    /// Telemetry that says nothing (tools and tests that do not look).
+    public static func silent() -> Telemetry {
+        Telemetry(sink: CapturingLogSink(), logLevel: .critical, statsd: nil)
+    }
+
+    /// A logger writing mozlog lines through this telemetry's sink.
+    public func logger(_ label: String) -> Logger {
+        let sink = self.sink, level = logLevel
+        return Logger(label: label) { MozlogHandler(label: $0, sink: sink, level: level) }
+    }
+
+    /// Makes the global swift-log and swift-metrics systems use these backends, so libraries
+    /// logging through those APIs land in the same stream. Once per process (the executable).
+    public func bootstrapGlobally() {
+        let sink = self.sink, level = logLevel
+        LoggingSystem.bootstrap { MozlogHandler(label: $0, sink: sink, level: level) }
+        MetricsSystem.bootstrap(metricsFactory)
+    }
+
+    public func count(_ name: String, _ dimensions: [(String, String)] = [], by amount: Int = 1) {
+        handler(&counters, name, dimensions) { metricsFactory.makeCounter(label: $0, dimensions: $1) }
+            .increment(by: Int64(amount))
+    }
+
+    public func gauge(_ name: String, _ value: Double, _ dimensions: [(String, String)] = []) {
+        handler(&recorders, name + "|g", dimensions) { metricsFactory.makeRecorder(label: name, dimensions: $1, aggregate: false) }
+            .record(value)
+    }
+
+    public func histogram(_ name: String, _ value: Double, _ dimensions: [(String, String)] = []) {
+        handler(&recorders, name + "|h", dimensions) { metricsFactory.makeRecorder(label: name, dimensions: $1, aggregate: true) }
+            .record(value)
+    }
+
+    public func time(_ name: String, nanoseconds: UInt64, _ dimensions: [(String, String)] = []) {
+        handler(&timers, name, dimensions) { metricsFactory.makeTimer(label: $0, dimensions: $1) }
+            .recordNanoseconds(Int64(nanoseconds))
+    }
+
+    /// Runs `body`, recording its duration under the timer `name`.
+    public func timed<T>(_ name: String, _ body: () throws -> T) rethrows -> T {
+        let start = MonotonicClock.now()
+        defer { time(name, nanoseconds: MonotonicClock.now() - start) }
+        return try body()
+    }
+
+    /// Writes the audit line of one crash.
+    public func audit(_ record: AuditRecord) {
+        auditLogger.info("crash", metadata: record.metadata)
+    }
+
+    /// Sends batched statsd lines now (shutdown).
+    public func flush() { statsd?.flush() }
+
+    private func handler<H>(_ cache: inout [String: H], _ name: String, _ dimensions: [(String, String)],
+                            make: (String, [(String, String)]) -> H) -> H {
+        var key = name
+        for (k, v) in dimensions { key += "|" + k + "=" + v }
+        return lock.withLock {
+            if let h = cache[key] { return h }
+            let h = make(name, dimensions)
+            cache[key] = h
+            return h
+        }
+    }
+}
+
+/// Monotonic nanoseconds, for stage timings.
+public enum MonotonicClock {
+    @inline(__always)
+    public static func now() -> UInt64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
+    }
+}

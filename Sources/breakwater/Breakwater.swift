@@ -1,0 +1,2 @@
+import Collector
+@main struct Main { static func main() { print(CrashID.make(result: .accept, date: .init())) } }
