@@ -34,6 +34,18 @@ final class RequestCollector: ChannelInboundHandler, RemovableChannelHandler {
 
     init(context: Context) { self.context = context }
 
+    func handlerAdded(context ctx: ChannelHandlerContext) { armHeadDeadline(ctx) }
+
+    /// A head must arrive whole within the request timeout: a client trickling header bytes
+    /// (slowloris) never looks idle to the read timeout.
+    private func armHeadDeadline(_ ctx: ChannelHandlerContext) {
+        deadline?.cancel()
+        deadline = ctx.eventLoop.scheduleTask(in: context.requestTimeout) { [weak self] in
+            guard let self, case .idle = self.state else { return }
+            ctx.close(promise: nil)
+        }
+    }
+
     func channelRead(context ctx: ChannelHandlerContext, data: NIOAny) {
         switch (unwrapInboundIn(data), state) {
         case (.head(let head), .idle):
@@ -78,6 +90,7 @@ final class RequestCollector: ChannelInboundHandler, RemovableChannelHandler {
             ctx.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: .continue))), promise: nil)
         }
         state = .receiving(head: head, body: ctx.channel.allocator.buffer(capacity: reserve), reserved: reserve)
+        deadline?.cancel()
         deadline = ctx.eventLoop.scheduleTask(in: context.requestTimeout) { [weak self] in
             guard let self, case .receiving(let head, _, _) = self.state else { return }
             self.refuse(.text(408, "Request Timeout"), head: head, ctx, reason: "request_timeout")
@@ -156,6 +169,7 @@ final class RequestCollector: ChannelInboundHandler, RemovableChannelHandler {
         let done = ctx.writeAndFlush(wrapOutboundOut(.end(nil)))
         if keepAlive {
             state = .idle
+            armHeadDeadline(ctx)
         } else {
             done.whenComplete { _ in ctx.close(promise: nil) }
         }
