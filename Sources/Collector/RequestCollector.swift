@@ -19,6 +19,7 @@ final class RequestCollector: ChannelInboundHandler, RemovableChannelHandler {
         let maxHeaderBytes: Int
         let requestTimeout: TimeAmount
         let draining: NIOLockedValueBox<Bool>
+        let active: ActiveRequests
     }
 
     private enum State {
@@ -31,6 +32,8 @@ final class RequestCollector: ChannelInboundHandler, RemovableChannelHandler {
     private let context: Context
     private var state = State.idle
     private var deadline: Scheduled<Void>?
+    /// Whether this connection's current request is counted in `active`.
+    private var counted = false
 
     init(context: Context) { self.context = context }
 
@@ -76,6 +79,8 @@ final class RequestCollector: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     private func begin(_ head: HTTPRequestHead, _ ctx: ChannelHandlerContext) {
+        context.active.begin()
+        counted = true
         let headerBytes = head.headers.reduce(head.uri.utf8.count) { $0 + $1.name.utf8.count + $1.value.utf8.count + 4 }
         guard headerBytes <= context.maxHeaderBytes else {
             return refuse(.text(431, "Request Header Fields Too Large"), head: head, ctx, reason: "header_too_large")
@@ -167,6 +172,7 @@ final class RequestCollector: ChannelInboundHandler, RemovableChannelHandler {
         ctx.write(wrapOutboundOut(.head(HTTPResponseHead(version: version, status: .init(statusCode: response.status), headers: headers))), promise: nil)
         ctx.write(wrapOutboundOut(.body(.byteBuffer(response.body))), promise: nil)
         let done = ctx.writeAndFlush(wrapOutboundOut(.end(nil)))
+        finishCounting()
         if keepAlive {
             state = .idle
             armHeadDeadline(ctx)
@@ -184,8 +190,15 @@ final class RequestCollector: ChannelInboundHandler, RemovableChannelHandler {
         }
     }
 
+    private func finishCounting() {
+        if counted { context.active.end() }
+        counted = false
+    }
+
     func channelInactive(context ctx: ChannelHandlerContext) {
         deadline?.cancel()
+        // A worker may still be on this request; its answer has nowhere to go, so stop waiting for it.
+        finishCounting()
         if case .receiving(_, _, let reserved) = state { context.inflight.release(reserved) }
         state = .responding
         ctx.fireChannelInactive()
