@@ -86,10 +86,12 @@ enum ThrottleRuleFile {
         }
 
         func rule(_ node: Node, position: Int) throws -> ThrottleRule {
-            var label = "#\(position)"
+            // Errors name the rule as written, even before its keys are checked.
+            var label = node.mapping?["name"]?.scalar?.string ?? "#\(position)"
             let keys = ["name", "result"] + conditionKeys + modifierKeys
             let map = try mapping(node, label, allowed: keys, context: "a rule")
             guard let nameNode = map["name"] else { throw fail(node, label, "has no name") }
+            label = "#\(position)"
             let name = try ruleName(nameNode, label)
             label = name
             guard let resultNode = map["result"] else { throw fail(node, label, "has no result") }
