@@ -86,17 +86,15 @@ enum ThrottleRuleFile {
         }
 
         func rule(_ node: Node, position: Int) throws -> ThrottleRule {
-            // Errors name the rule as written, even before its keys are checked.
-            var label = node.mapping?["name"]?.scalar?.string ?? "#\(position)"
-            let keys = ["name", "result"] + conditionKeys + modifierKeys
-            let map = try mapping(node, label, allowed: keys, context: "a rule")
-            guard let nameNode = map["name"] else { throw fail(node, label, "has no name") }
-            label = "#\(position)"
-            let name = try ruleName(nameNode, label)
-            label = name
-            guard let resultNode = map["result"] else { throw fail(node, label, "has no result") }
-            return ThrottleRule(name: name, condition: try condition(map, node, label, scope: .crash),
-                                outcome: try outcome(resultNode, label))
+            let unnamed = "#\(position)"
+            // Key errors name the rule as written, before its name is checked.
+            let written = node.mapping?["name"]?.scalar?.string ?? unnamed
+            let map = try mapping(node, written, allowed: ["name", "result"] + conditionKeys + modifierKeys, context: "a rule")
+            guard let nameNode = map["name"] else { throw fail(node, unnamed, "has no name") }
+            let name = try ruleName(nameNode, unnamed)
+            guard let resultNode = map["result"] else { throw fail(node, name, "has no result") }
+            return ThrottleRule(name: name, condition: try condition(map, node, name, scope: .crash),
+                                outcome: try outcome(resultNode, name))
         }
 
         func ruleName(_ node: Node, _ rule: String?) throws -> String {
@@ -246,6 +244,7 @@ enum ThrottleRuleFile {
             for (k, v) in pairs {
                 let key = try string(k, rule, "a key")
                 guard keys.contains(key) else {
+                    // Rules and conditions take condition keys: an unknown key there is an unknown condition.
                     let isCondition = keys.contains("field")
                     throw fail(k, rule, isCondition ? "unknown condition '\(key)'" : "unknown key '\(key)' in \(context)")
                 }
