@@ -4,13 +4,13 @@ import Telemetry
 @testable import Collector
 
 /// Always the same draw: 0.05 takes a 10% split's `then`, 0.5 its `else`.
-struct FixedRandom: ThrottleRandomSource {
+struct FixedThrottleRandom: ThrottleRandomSource {
     let value: Double
     func next() -> Double { value }
 }
 
 /// SplitMix64 behind a lock: deterministic, and safe for concurrent workers.
-final class SeededRandom: ThrottleRandomSource, @unchecked Sendable {
+final class SeededThrottleRandom: ThrottleRandomSource, @unchecked Sendable {
     private let lock = NSLock()
     private var state: UInt64
 
@@ -27,28 +27,20 @@ final class SeededRandom: ThrottleRandomSource, @unchecked Sendable {
     }
 }
 
-enum RuleFiles {
+/// Rule files, a fixed clock and JSON annotations shared by the rule throttler tests.
+enum ThrottleFixtures {
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-    static let mozilla = root.appendingPathComponent("config/throttle/mozilla.yaml").path
+    static let mozillaPath = root.appendingPathComponent("config/throttle/mozilla.yaml").path
     static let acceptAll = root.appendingPathComponent("config/throttle/accept-all.yaml").path
     /// 2025-06-01T12:00:00Z: 730 days earlier is 2023-06-02T12:00:00Z.
     static let now = Date(timeIntervalSince1970: 1_748_779_200)
-}
 
-func crash(_ annotations: [String: String]) -> CrashReport {
-    CrashReport(annotations: annotations.mapValues(JSONValue.string), payloadKind: "multipart")
-}
-
-func mozilla(random: Double = 0.5) throws -> RuleThrottler {
-    try RuleThrottler(contentsOfFile: RuleFiles.mozilla, random: FixedRandom(value: random), now: { RuleFiles.now })
-}
-
-func rules(_ yaml: String, random: ThrottleRandomSource = FixedRandom(value: 0.5)) throws -> RuleThrottler {
-    try RuleThrottler(text: yaml, file: "test.yaml", random: random, now: { RuleFiles.now })
+    static let windows81 = #"{"system":{"os":{"name":"Windows_NT","windowsBuildNumber":9600}}}"#
+    static let windows10 = #"{"system":{"os":{"name":"Windows_NT","windowsBuildNumber":10240}}}"#
 }
 
 /// A crash for the mozilla rules, with a random draw, and what it must get.
-struct MozillaCase: Sendable, CustomTestStringConvertible {
+struct MozillaRuleCase: Sendable, CustomTestStringConvertible {
     let label: String
     let annotations: [String: String]
     var random = 0.5
@@ -58,85 +50,97 @@ struct MozillaCase: Sendable, CustomTestStringConvertible {
     var testDescription: String { label }
 }
 
-let windows81 = #"{"system":{"os":{"name":"Windows_NT","windowsBuildNumber":9600}}}"#
-let windows10 = #"{"system":{"os":{"name":"Windows_NT","windowsBuildNumber":10240}}}"#
-
 /// Each mozilla rule: crashes that hit it, and crashes that just miss it (ending at a later rule).
-let mozillaCases: [MozillaCase] = [
-    .init(label: "has_old_buildid hit: 730 days and a half", annotations: ["ProductName": "Firefox", "ReleaseChannel": "nightly", "BuildID": "20230602000000"], result: .reject, rule: "has_old_buildid"),
-    .init(label: "has_old_buildid miss: 729 days and a half", annotations: ["ProductName": "Firefox", "ReleaseChannel": "nightly", "BuildID": "20230603000000"], result: .accept, rule: "is_nightly"),
-    .init(label: "has_old_buildid miss: 13 digits", annotations: ["ProductName": "Firefox", "ReleaseChannel": "nightly", "BuildID": "2016010100000"], result: .accept, rule: "is_nightly"),
-    .init(label: "has_old_buildid miss: not a date", annotations: ["ProductName": "Firefox", "ReleaseChannel": "nightly", "BuildID": "20161301000000"], result: .accept, rule: "is_nightly"),
+extension ThrottleFixtures {
+    static let mozillaCases: [MozillaRuleCase] = [
+        .init(label: "has_old_buildid hit: 730 days and a half", annotations: ["ProductName": "Firefox", "ReleaseChannel": "nightly", "BuildID": "20230602000000"], result: .reject, rule: "has_old_buildid"),
+        .init(label: "has_old_buildid miss: 729 days and a half", annotations: ["ProductName": "Firefox", "ReleaseChannel": "nightly", "BuildID": "20230603000000"], result: .accept, rule: "is_nightly"),
+        .init(label: "has_old_buildid miss: 13 digits", annotations: ["ProductName": "Firefox", "ReleaseChannel": "nightly", "BuildID": "2016010100000"], result: .accept, rule: "is_nightly"),
+        .init(label: "has_old_buildid miss: not a date", annotations: ["ProductName": "Firefox", "ReleaseChannel": "nightly", "BuildID": "20161301000000"], result: .accept, rule: "is_nightly"),
 
-    .init(label: "has_hangid_and_browser hit: no ProcessType", annotations: ["ProductName": "Firefox", "ReleaseChannel": "nightly", "HangID": "abc"], result: .reject, rule: "has_hangid_and_browser"),
-    .init(label: "has_hangid_and_browser hit: browser", annotations: ["ProductName": "Firefox", "ReleaseChannel": "nightly", "HangID": "", "ProcessType": "browser"], result: .reject, rule: "has_hangid_and_browser"),
-    .init(label: "has_hangid_and_browser miss: content", annotations: ["ProductName": "Firefox", "ReleaseChannel": "nightly", "HangID": "abc", "ProcessType": "content"], result: .accept, rule: "is_nightly"),
+        .init(label: "has_hangid_and_browser hit: no ProcessType", annotations: ["ProductName": "Firefox", "ReleaseChannel": "nightly", "HangID": "abc"], result: .reject, rule: "has_hangid_and_browser"),
+        .init(label: "has_hangid_and_browser hit: browser", annotations: ["ProductName": "Firefox", "ReleaseChannel": "nightly", "HangID": "", "ProcessType": "browser"], result: .reject, rule: "has_hangid_and_browser"),
+        .init(label: "has_hangid_and_browser miss: content", annotations: ["ProductName": "Firefox", "ReleaseChannel": "nightly", "HangID": "abc", "ProcessType": "content"], result: .accept, rule: "is_nightly"),
 
-    .init(label: "infobar_is_true hit", annotations: ["ProductName": "Firefox", "ReleaseChannel": "nightly", "SubmittedFromInfobar": "true", "Version": "59.0.2", "BuildID": "20171225"], result: .reject, rule: "infobar_is_true"),
-    .init(label: "infobar_is_true miss: BuildID 20171226", annotations: ["ProductName": "Firefox", "ReleaseChannel": "nightly", "SubmittedFromInfobar": "true", "Version": "59.0.2", "BuildID": "20171226"], result: .accept, rule: "is_nightly"),
-    .init(label: "infobar_is_true miss: Version 60", annotations: ["ProductName": "Firefox", "ReleaseChannel": "nightly", "SubmittedFromInfobar": "true", "Version": "60.0", "BuildID": "20171225"], result: .accept, rule: "is_nightly"),
-    .init(label: "infobar_is_true miss: Version 5.0", annotations: ["ProductName": "Firefox", "ReleaseChannel": "nightly", "SubmittedFromInfobar": "true", "Version": "5.0", "BuildID": "20171225"], result: .accept, rule: "is_nightly"),
-    .init(label: "infobar_is_true miss: empty BuildID", annotations: ["ProductName": "Firefox", "ReleaseChannel": "nightly", "SubmittedFromInfobar": "true", "Version": "59.0", "BuildID": ""], result: .accept, rule: "is_nightly"),
+        .init(label: "infobar_is_true hit", annotations: ["ProductName": "Firefox", "ReleaseChannel": "nightly", "SubmittedFromInfobar": "true", "Version": "59.0.2", "BuildID": "20171225"], result: .reject, rule: "infobar_is_true"),
+        .init(label: "infobar_is_true miss: BuildID 20171226", annotations: ["ProductName": "Firefox", "ReleaseChannel": "nightly", "SubmittedFromInfobar": "true", "Version": "59.0.2", "BuildID": "20171226"], result: .accept, rule: "is_nightly"),
+        .init(label: "infobar_is_true miss: Version 60", annotations: ["ProductName": "Firefox", "ReleaseChannel": "nightly", "SubmittedFromInfobar": "true", "Version": "60.0", "BuildID": "20171225"], result: .accept, rule: "is_nightly"),
+        .init(label: "infobar_is_true miss: Version 5.0", annotations: ["ProductName": "Firefox", "ReleaseChannel": "nightly", "SubmittedFromInfobar": "true", "Version": "5.0", "BuildID": "20171225"], result: .accept, rule: "is_nightly"),
+        .init(label: "infobar_is_true miss: empty BuildID", annotations: ["ProductName": "Firefox", "ReleaseChannel": "nightly", "SubmittedFromInfobar": "true", "Version": "59.0", "BuildID": ""], result: .accept, rule: "is_nightly"),
 
-    .init(label: "b2g hit: B2G", annotations: ["ProductName": "B2G"], result: .fakeaccept, rule: "b2g"),
-    .init(label: "b2g hit: b2g", annotations: ["ProductName": "b2g"], result: .fakeaccept, rule: "b2g"),
-    .init(label: "b2g miss: B2G OS", annotations: ["ProductName": "B2G OS"], result: .reject, rule: "unsupported_product"),
+        .init(label: "b2g hit: B2G", annotations: ["ProductName": "B2G"], result: .fakeaccept, rule: "b2g"),
+        .init(label: "b2g hit: b2g", annotations: ["ProductName": "b2g"], result: .fakeaccept, rule: "b2g"),
+        .init(label: "b2g miss: B2G OS", annotations: ["ProductName": "B2G OS"], result: .reject, rule: "unsupported_product"),
 
-    .init(label: "unsupported_product hit: Fennec", annotations: ["ProductName": "Fennec"], result: .reject, rule: "unsupported_product"),
-    .init(label: "unsupported_product hit: no ProductName", annotations: ["ReleaseChannel": "nightly"], result: .reject, rule: "unsupported_product"),
-    .init(label: "unsupported_product hit: firefox", annotations: ["ProductName": "firefox"], result: .reject, rule: "unsupported_product"),
-    .init(label: "unsupported_product miss: Firefox Enterprise", annotations: ["ProductName": "Firefox Enterprise"], result: .accept, rule: "accept_everything"),
+        .init(label: "unsupported_product hit: Fennec", annotations: ["ProductName": "Fennec"], result: .reject, rule: "unsupported_product"),
+        .init(label: "unsupported_product hit: no ProductName", annotations: ["ReleaseChannel": "nightly"], result: .reject, rule: "unsupported_product"),
+        .init(label: "unsupported_product hit: firefox", annotations: ["ProductName": "firefox"], result: .reject, rule: "unsupported_product"),
+        .init(label: "unsupported_product miss: Firefox Enterprise", annotations: ["ProductName": "Firefox Enterprise"], result: .accept, rule: "accept_everything"),
 
-    .init(label: "unsupported_packagename hit: Fenix old nightly", annotations: ["ProductName": "Fenix", "Android_PackageName": "org.mozilla.fenix.nightly"], result: .reject, rule: "unsupported_packagename"),
-    .init(label: "unsupported_packagename hit: Fenix without package", annotations: ["ProductName": "Fenix"], result: .reject, rule: "unsupported_packagename"),
-    .init(label: "unsupported_packagename hit: Focus as Fenix", annotations: ["ProductName": "Focus", "Android_PackageName": "org.mozilla.firefox"], result: .reject, rule: "unsupported_packagename"),
-    .init(label: "unsupported_packagename hit: ReferenceBrowser", annotations: ["ProductName": "ReferenceBrowser", "Android_PackageName": "org.mozilla.reference"], result: .reject, rule: "unsupported_packagename"),
-    .init(label: "unsupported_packagename miss: Fenix", annotations: ["ProductName": "Fenix", "Android_PackageName": "org.mozilla.firefox_beta"], result: .accept, rule: "accept_everything"),
-    .init(label: "unsupported_packagename miss: Klar", annotations: ["ProductName": "Focus", "Android_PackageName": "org.mozilla.klar"], result: .accept, rule: "accept_everything"),
-    .init(label: "unsupported_packagename miss: Firefox has no list", annotations: ["ProductName": "Thunderbird"], result: .accept, rule: "accept_everything"),
+        .init(label: "unsupported_packagename hit: Fenix old nightly", annotations: ["ProductName": "Fenix", "Android_PackageName": "org.mozilla.fenix.nightly"], result: .reject, rule: "unsupported_packagename"),
+        .init(label: "unsupported_packagename hit: Fenix without package", annotations: ["ProductName": "Fenix"], result: .reject, rule: "unsupported_packagename"),
+        .init(label: "unsupported_packagename hit: Focus as Fenix", annotations: ["ProductName": "Focus", "Android_PackageName": "org.mozilla.firefox"], result: .reject, rule: "unsupported_packagename"),
+        .init(label: "unsupported_packagename hit: ReferenceBrowser", annotations: ["ProductName": "ReferenceBrowser", "Android_PackageName": "org.mozilla.reference"], result: .reject, rule: "unsupported_packagename"),
+        .init(label: "unsupported_packagename miss: Fenix", annotations: ["ProductName": "Fenix", "Android_PackageName": "org.mozilla.firefox_beta"], result: .accept, rule: "accept_everything"),
+        .init(label: "unsupported_packagename miss: Klar", annotations: ["ProductName": "Focus", "Android_PackageName": "org.mozilla.klar"], result: .accept, rule: "accept_everything"),
+        .init(label: "unsupported_packagename miss: Firefox has no list", annotations: ["ProductName": "Thunderbird"], result: .accept, rule: "accept_everything"),
 
-    .init(label: "throttleable_0 hit", annotations: ["ProductName": "Firefox", "ReleaseChannel": "release", "Throttleable": "0"], result: .accept, rule: "throttleable_0"),
-    .init(label: "throttleable_0 miss", annotations: ["ProductName": "Firefox", "ReleaseChannel": "release", "Throttleable": "1"], result: .reject, rule: "is_firefox_desktop"),
+        .init(label: "throttleable_0 hit", annotations: ["ProductName": "Firefox", "ReleaseChannel": "release", "Throttleable": "0"], result: .accept, rule: "throttleable_0"),
+        .init(label: "throttleable_0 miss", annotations: ["ProductName": "Firefox", "ReleaseChannel": "release", "Throttleable": "1"], result: .reject, rule: "is_firefox_desktop"),
 
-    .init(label: "has_comments hit (even empty)", annotations: ["ProductName": "Firefox", "ReleaseChannel": "release", "Comments": ""], result: .accept, rule: "has_comments"),
-    .init(label: "has_comments miss", annotations: ["ProductName": "Firefox", "ReleaseChannel": "release", "Comment": "typo"], result: .reject, rule: "is_firefox_desktop"),
+        .init(label: "has_comments hit (even empty)", annotations: ["ProductName": "Firefox", "ReleaseChannel": "release", "Comments": ""], result: .accept, rule: "has_comments"),
+        .init(label: "has_comments miss", annotations: ["ProductName": "Firefox", "ReleaseChannel": "release", "Comment": "typo"], result: .reject, rule: "is_firefox_desktop"),
 
-    .init(label: "has_phc hit", annotations: ["ProductName": "Firefox", "ReleaseChannel": "release", "PHCKind": "FreedPage"], result: .accept, rule: "has_phc"),
-    .init(label: "has_phc miss", annotations: ["ProductName": "Firefox", "ReleaseChannel": "release", "PHCBaseAddress": "1"], result: .reject, rule: "is_firefox_desktop"),
+        .init(label: "has_phc hit", annotations: ["ProductName": "Firefox", "ReleaseChannel": "release", "PHCKind": "FreedPage"], result: .accept, rule: "has_phc"),
+        .init(label: "has_phc miss", annotations: ["ProductName": "Firefox", "ReleaseChannel": "release", "PHCBaseAddress": "1"], result: .reject, rule: "is_firefox_desktop"),
 
-    .init(label: "is_background hit: utility", annotations: ["ProductName": "Firefox", "ReleaseChannel": "release", "ProcessType": "utility"], result: .accept, rule: "is_background"),
-    .init(label: "is_background hit: gpu", annotations: ["ProductName": "Firefox", "ReleaseChannel": "release", "ProcessType": "gpu"], result: .accept, rule: "is_background"),
-    .init(label: "is_background miss: content", annotations: ["ProductName": "Firefox", "ReleaseChannel": "release", "ProcessType": "content"], result: .reject, rule: "is_firefox_desktop"),
+        .init(label: "is_background hit: utility", annotations: ["ProductName": "Firefox", "ReleaseChannel": "release", "ProcessType": "utility"], result: .accept, rule: "is_background"),
+        .init(label: "is_background hit: gpu", annotations: ["ProductName": "Firefox", "ReleaseChannel": "release", "ProcessType": "gpu"], result: .accept, rule: "is_background"),
+        .init(label: "is_background miss: content", annotations: ["ProductName": "Firefox", "ReleaseChannel": "release", "ProcessType": "content"], result: .reject, rule: "is_firefox_desktop"),
 
-    .init(label: "is_shutdownkill hit: rejected 90%", annotations: ["ProductName": "Firefox", "ReleaseChannel": "beta", "ipc_channel_error": "ShutDownKill"], result: .reject, rule: "is_shutdownkill"),
-    .init(label: "is_shutdownkill hit: 10% continue", annotations: ["ProductName": "Firefox", "ReleaseChannel": "beta", "ipc_channel_error": "ShutDownKill"], random: 0.05, result: .accept, rule: "is_alpha_beta_esr"),
-    .init(label: "is_shutdownkill miss", annotations: ["ProductName": "Firefox", "ReleaseChannel": "beta", "ipc_channel_error": "ShutDownKil"], result: .accept, rule: "is_alpha_beta_esr"),
+        .init(label: "is_shutdownkill hit: rejected 90%", annotations: ["ProductName": "Firefox", "ReleaseChannel": "beta", "ipc_channel_error": "ShutDownKill"], result: .reject, rule: "is_shutdownkill"),
+        .init(label: "is_shutdownkill hit: 10% continue", annotations: ["ProductName": "Firefox", "ReleaseChannel": "beta", "ipc_channel_error": "ShutDownKill"], random: 0.05, result: .accept, rule: "is_alpha_beta_esr"),
+        .init(label: "is_shutdownkill miss", annotations: ["ProductName": "Firefox", "ReleaseChannel": "beta", "ipc_channel_error": "ShutDownKil"], result: .accept, rule: "is_alpha_beta_esr"),
 
-    .init(label: "is_firefox_esr_unsupported_windows hit: rejected 75%", annotations: ["ProductName": "Firefox", "ReleaseChannel": "esr", "TelemetryEnvironment": windows81], result: .reject, rule: "is_firefox_esr_unsupported_windows"),
-    .init(label: "is_firefox_esr_unsupported_windows hit: 25% continue", annotations: ["ProductName": "Firefox", "ReleaseChannel": "esr", "TelemetryEnvironment": windows81], random: 0.2, result: .accept, rule: "is_alpha_beta_esr"),
-    .init(label: "is_firefox_esr_unsupported_windows miss: Windows 10", annotations: ["ProductName": "Firefox", "ReleaseChannel": "esr", "TelemetryEnvironment": windows10], result: .accept, rule: "is_alpha_beta_esr"),
-    .init(label: "is_firefox_esr_unsupported_windows miss: build 0", annotations: ["ProductName": "Firefox", "ReleaseChannel": "esr", "TelemetryEnvironment": #"{"system":{"os":{"name":"Windows_NT","windowsBuildNumber":0}}}"#], result: .accept, rule: "is_alpha_beta_esr"),
-    .init(label: "is_firefox_esr_unsupported_windows miss: build as string", annotations: ["ProductName": "Firefox", "ReleaseChannel": "esr", "TelemetryEnvironment": #"{"system":{"os":{"name":"Windows_NT","windowsBuildNumber":"9600"}}}"#], result: .accept, rule: "is_alpha_beta_esr"),
-    .init(label: "is_firefox_esr_unsupported_windows miss: Linux", annotations: ["ProductName": "Firefox", "ReleaseChannel": "esr", "TelemetryEnvironment": #"{"system":{"os":{"name":"Linux","windowsBuildNumber":9600}}}"#], result: .accept, rule: "is_alpha_beta_esr"),
-    .init(label: "is_firefox_esr_unsupported_windows miss: not JSON", annotations: ["ProductName": "Firefox", "ReleaseChannel": "esr", "TelemetryEnvironment": "{system"], result: .accept, rule: "is_alpha_beta_esr"),
-    .init(label: "is_firefox_esr_unsupported_windows miss: Thunderbird", annotations: ["ProductName": "Thunderbird", "ReleaseChannel": "esr", "TelemetryEnvironment": windows81], result: .accept, rule: "is_alpha_beta_esr"),
+        .init(label: "is_firefox_esr_unsupported_windows hit: rejected 75%", annotations: ["ProductName": "Firefox", "ReleaseChannel": "esr", "TelemetryEnvironment": ThrottleFixtures.windows81], result: .reject, rule: "is_firefox_esr_unsupported_windows"),
+        .init(label: "is_firefox_esr_unsupported_windows hit: 25% continue", annotations: ["ProductName": "Firefox", "ReleaseChannel": "esr", "TelemetryEnvironment": ThrottleFixtures.windows81], random: 0.2, result: .accept, rule: "is_alpha_beta_esr"),
+        .init(label: "is_firefox_esr_unsupported_windows miss: Windows 10", annotations: ["ProductName": "Firefox", "ReleaseChannel": "esr", "TelemetryEnvironment": ThrottleFixtures.windows10], result: .accept, rule: "is_alpha_beta_esr"),
+        .init(label: "is_firefox_esr_unsupported_windows miss: build 0", annotations: ["ProductName": "Firefox", "ReleaseChannel": "esr", "TelemetryEnvironment": #"{"system":{"os":{"name":"Windows_NT","windowsBuildNumber":0}}}"#], result: .accept, rule: "is_alpha_beta_esr"),
+        .init(label: "is_firefox_esr_unsupported_windows miss: build as string", annotations: ["ProductName": "Firefox", "ReleaseChannel": "esr", "TelemetryEnvironment": #"{"system":{"os":{"name":"Windows_NT","windowsBuildNumber":"9600"}}}"#], result: .accept, rule: "is_alpha_beta_esr"),
+        .init(label: "is_firefox_esr_unsupported_windows miss: Linux", annotations: ["ProductName": "Firefox", "ReleaseChannel": "esr", "TelemetryEnvironment": #"{"system":{"os":{"name":"Linux","windowsBuildNumber":9600}}}"#], result: .accept, rule: "is_alpha_beta_esr"),
+        .init(label: "is_firefox_esr_unsupported_windows miss: not JSON", annotations: ["ProductName": "Firefox", "ReleaseChannel": "esr", "TelemetryEnvironment": "{system"], result: .accept, rule: "is_alpha_beta_esr"),
+        .init(label: "is_firefox_esr_unsupported_windows miss: Thunderbird", annotations: ["ProductName": "Thunderbird", "ReleaseChannel": "esr", "TelemetryEnvironment": ThrottleFixtures.windows81], result: .accept, rule: "is_alpha_beta_esr"),
 
-    .init(label: "is_alpha_beta_esr hit: aurora", annotations: ["ProductName": "Firefox", "ReleaseChannel": "aurora"], result: .accept, rule: "is_alpha_beta_esr"),
-    .init(label: "is_alpha_beta_esr miss: betas", annotations: ["ProductName": "Firefox", "ReleaseChannel": "betas"], result: .accept, rule: "accept_everything"),
+        .init(label: "is_alpha_beta_esr hit: aurora", annotations: ["ProductName": "Firefox", "ReleaseChannel": "aurora"], result: .accept, rule: "is_alpha_beta_esr"),
+        .init(label: "is_alpha_beta_esr miss: betas", annotations: ["ProductName": "Firefox", "ReleaseChannel": "betas"], result: .accept, rule: "accept_everything"),
 
-    .init(label: "is_nightly hit: nightly-cck", annotations: ["ProductName": "Firefox", "ReleaseChannel": "nightly-cck"], result: .accept, rule: "is_nightly"),
-    .init(label: "is_nightly miss: Nightly", annotations: ["ProductName": "Firefox", "ReleaseChannel": "Nightly"], result: .accept, rule: "accept_everything"),
+        .init(label: "is_nightly hit: nightly-cck", annotations: ["ProductName": "Firefox", "ReleaseChannel": "nightly-cck"], result: .accept, rule: "is_nightly"),
+        .init(label: "is_nightly miss: Nightly", annotations: ["ProductName": "Firefox", "ReleaseChannel": "Nightly"], result: .accept, rule: "accept_everything"),
 
-    .init(label: "is_firefox_desktop hit: 10% accepted", annotations: ["ProductName": "Firefox", "ReleaseChannel": "release"], random: 0.05, result: .accept, rule: "is_firefox_desktop"),
-    .init(label: "is_firefox_desktop hit: draw of exactly 10 accepted", annotations: ["ProductName": "Firefox", "ReleaseChannel": "release"], random: 0.1, result: .accept, rule: "is_firefox_desktop"),
-    .init(label: "is_firefox_desktop hit: 90% rejected", annotations: ["ProductName": "Firefox", "ReleaseChannel": "release"], result: .reject, rule: "is_firefox_desktop"),
-    .init(label: "is_firefox_desktop miss: Thunderbird release", annotations: ["ProductName": "Thunderbird", "ReleaseChannel": "release"], result: .accept, rule: "accept_everything"),
+        .init(label: "is_firefox_desktop hit: 10% accepted", annotations: ["ProductName": "Firefox", "ReleaseChannel": "release"], random: 0.05, result: .accept, rule: "is_firefox_desktop"),
+        .init(label: "is_firefox_desktop hit: draw of exactly 10 accepted", annotations: ["ProductName": "Firefox", "ReleaseChannel": "release"], random: 0.1, result: .accept, rule: "is_firefox_desktop"),
+        .init(label: "is_firefox_desktop hit: 90% rejected", annotations: ["ProductName": "Firefox", "ReleaseChannel": "release"], result: .reject, rule: "is_firefox_desktop"),
+        .init(label: "is_firefox_desktop miss: Thunderbird release", annotations: ["ProductName": "Thunderbird", "ReleaseChannel": "release"], result: .accept, rule: "accept_everything"),
 
-    .init(label: "accept_everything hit", annotations: ["ProductName": "MozillaVPN"], result: .accept, rule: "accept_everything"),
-]
+        .init(label: "accept_everything hit", annotations: ["ProductName": "MozillaVPN"], result: .accept, rule: "accept_everything"),
+    ]
+}
 
 @Suite("RuleThrottler")
 struct RuleThrottlerTests {
+    func crash(_ annotations: [String: String]) -> CrashReport {
+        CrashReport(annotations: annotations.mapValues(JSONValue.string), payloadKind: "multipart")
+    }
+
+    /// The shipped mozilla rules with a fixed draw and the fixed clock.
+    func mozilla(random: Double = 0.5) throws -> RuleThrottler {
+        try RuleThrottler(contentsOfFile: ThrottleFixtures.mozillaPath, random: FixedThrottleRandom(value: random), now: { ThrottleFixtures.now })
+    }
+
+    func rules(_ yaml: String, random: ThrottleRandomSource = FixedThrottleRandom(value: 0.5)) throws -> RuleThrottler {
+        try RuleThrottler(text: yaml, file: "test.yaml", random: random, now: { ThrottleFixtures.now })
+    }
+
     @Test("mozilla.yaml holds Antenna's rules in Antenna's order")
     func mozillaOrder() throws {
         let throttler = try mozilla()
@@ -149,15 +153,15 @@ struct RuleThrottlerTests {
         #expect(throttler.fallback == ThrottleDecision(.reject, rule: "NO_MATCH"))
     }
 
-    @Test("mozilla rules", arguments: mozillaCases)
-    func mozillaRule(_ c: MozillaCase) throws {
+    @Test("mozilla rules", arguments: ThrottleFixtures.mozillaCases)
+    func mozillaRule(_ c: MozillaRuleCase) throws {
         let decision = try mozilla(random: c.random).throttle(crash(c.annotations))
         #expect(decision == ThrottleDecision(c.result, rule: c.rule))
     }
 
     @Test("accept-all.yaml accepts everything")
     func acceptAll() throws {
-        let throttler = try RuleThrottler(contentsOfFile: RuleFiles.acceptAll)
+        let throttler = try RuleThrottler(contentsOfFile: ThrottleFixtures.acceptAll)
         #expect(throttler.throttle(crash([:])) == ThrottleDecision(.accept, rule: "accept_everything"))
         #expect(throttler.throttle(crash(["ProductName": "Fennec"])) == ThrottleDecision(.accept, rule: "accept_everything"))
     }
@@ -172,14 +176,14 @@ struct RuleThrottlerTests {
 
     @Test("is_firefox_desktop accepts 10% of Firefox release crashes")
     func firefoxDesktopShare() throws {
-        let throttler = try RuleThrottler(contentsOfFile: RuleFiles.mozilla, random: SeededRandom(seed: 1), now: { RuleFiles.now })
+        let throttler = try RuleThrottler(contentsOfFile: ThrottleFixtures.mozillaPath, random: SeededThrottleRandom(seed: 1), now: { ThrottleFixtures.now })
         let accepted = share(throttler, crash(["ProductName": "Firefox", "ReleaseChannel": "release"]), ThrottleDecision(.accept, rule: "is_firefox_desktop"))
         #expect(abs(accepted - 10) <= 1, "accepted \(accepted)%")
     }
 
     @Test("is_shutdownkill lets 10% continue")
     func shutdownKillShare() throws {
-        let throttler = try RuleThrottler(contentsOfFile: RuleFiles.mozilla, random: SeededRandom(seed: 2), now: { RuleFiles.now })
+        let throttler = try RuleThrottler(contentsOfFile: ThrottleFixtures.mozillaPath, random: SeededThrottleRandom(seed: 2), now: { ThrottleFixtures.now })
         let report = crash(["ProductName": "Firefox", "ReleaseChannel": "beta", "ipc_channel_error": "ShutDownKill"])
         let continued = share(throttler, report, ThrottleDecision(.accept, rule: "is_alpha_beta_esr"))
         #expect(abs(continued - 10) <= 1, "continued \(continued)%")
@@ -187,15 +191,15 @@ struct RuleThrottlerTests {
 
     @Test("is_firefox_esr_unsupported_windows lets 25% continue")
     func esrWindowsShare() throws {
-        let throttler = try RuleThrottler(contentsOfFile: RuleFiles.mozilla, random: SeededRandom(seed: 3), now: { RuleFiles.now })
-        let report = crash(["ProductName": "Firefox", "ReleaseChannel": "esr", "TelemetryEnvironment": windows81])
+        let throttler = try RuleThrottler(contentsOfFile: ThrottleFixtures.mozillaPath, random: SeededThrottleRandom(seed: 3), now: { ThrottleFixtures.now })
+        let report = crash(["ProductName": "Firefox", "ReleaseChannel": "esr", "TelemetryEnvironment": ThrottleFixtures.windows81])
         let continued = share(throttler, report, ThrottleDecision(.accept, rule: "is_alpha_beta_esr"))
         #expect(abs(continued - 25) <= 1, "continued \(continued)%")
     }
 
     @Test("concurrent workers share one throttler and one random source")
     func concurrentShare() throws {
-        let throttler = try RuleThrottler(contentsOfFile: RuleFiles.mozilla, random: SeededRandom(seed: 4), now: { RuleFiles.now })
+        let throttler = try RuleThrottler(contentsOfFile: ThrottleFixtures.mozillaPath, random: SeededThrottleRandom(seed: 4), now: { ThrottleFixtures.now })
         let report = crash(["ProductName": "Firefox", "ReleaseChannel": "release"])
         let counts = NSLock()
         nonisolated(unsafe) var accepted = 0
@@ -328,7 +332,7 @@ struct RuleThrottlerTests {
               {"name": "split", "field": "ProductName", "one_of": ["Firefox"],
                "result": {"percent": 50, "then": "defer", "else": "reject"}}
             ], "default": {"result": "fakeaccept"}}
-            """, file: "rules.json", random: FixedRandom(value: 0.25))
+            """, file: "rules.json", random: FixedThrottleRandom(value: 0.25))
         #expect(t.throttle(crash(["ReleaseChannel": "nightly-cck"])) == ThrottleDecision(.accept, rule: "nightly"))
         #expect(t.throttle(crash(["ProductName": "Firefox"])) == ThrottleDecision(.defer, rule: "split"))
         #expect(t.throttle(crash([:])) == ThrottleDecision(.fakeaccept, rule: "NO_MATCH"))
@@ -338,7 +342,7 @@ struct RuleThrottlerTests {
     func logsDecision() throws {
         let sink = CapturingLogSink()
         let telemetry = Telemetry(sink: sink, logLevel: .debug, statsd: nil)
-        let t = try RuleThrottler(contentsOfFile: RuleFiles.mozilla, random: FixedRandom(value: 0.5), now: { RuleFiles.now },
+        let t = try RuleThrottler(contentsOfFile: ThrottleFixtures.mozillaPath, random: FixedThrottleRandom(value: 0.5), now: { ThrottleFixtures.now },
                                   logger: telemetry.logger("breakwater.throttler"))
         _ = t.throttle(crash(["ProductName": "Firefox", "ReleaseChannel": "release"]))
         #expect(sink.lines.count == 1)
@@ -349,7 +353,7 @@ struct RuleThrottlerTests {
     func backends() throws {
         var config = CollectorConfiguration()
         config.throttler = "rules"
-        config.throttleRules = RuleFiles.acceptAll
+        config.throttleRules = ThrottleFixtures.acceptAll
         let throttler = try Backends.throttler(config, telemetry: .silent())
         #expect(throttler is RuleThrottler)
         #expect(throttler.throttle(crash([:])).rule == "accept_everything")
