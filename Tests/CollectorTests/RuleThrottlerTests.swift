@@ -168,47 +168,56 @@ struct RuleThrottlerTests {
 
     // MARK: percentages
 
-    /// Share of `count` decisions equal to `expected`, drawn from a seeded source.
-    func share(_ throttler: RuleThrottler, _ report: CrashReport, _ expected: ThrottleDecision, count: Int = 20_000) -> Double {
-        let hits = (0..<count).filter { _ in throttler.throttle(report) == expected }.count
+    /// Runs CPU-bound loops on a Dispatch thread: Swift concurrency's few threads (two on a
+    /// two-core machine) stay free for the HTTP tests running alongside.
+    func offPool<T: Sendable>(_ work: @escaping @Sendable () -> T) async -> T {
+        await withCheckedContinuation { done in DispatchQueue.global().async { done.resume(returning: work()) } }
+    }
+
+    /// Share of `count` decisions equal to `expected`, in percent.
+    func share(_ throttler: RuleThrottler, _ report: CrashReport, _ expected: ThrottleDecision, count: Int = 20_000) async -> Double {
+        let hits = await offPool { (0..<count).filter { _ in throttler.throttle(report) == expected }.count }
         return Double(hits) * 100 / Double(count)
     }
 
     @Test("is_firefox_desktop accepts 10% of Firefox release crashes")
-    func firefoxDesktopShare() throws {
+    func firefoxDesktopShare() async throws {
         let throttler = try RuleThrottler(contentsOfFile: ThrottleFixtures.mozillaPath, random: SeededThrottleRandom(seed: 1), now: { ThrottleFixtures.now })
-        let accepted = share(throttler, crash(["ProductName": "Firefox", "ReleaseChannel": "release"]), ThrottleDecision(.accept, rule: "is_firefox_desktop"))
+        let accepted = await share(throttler, crash(["ProductName": "Firefox", "ReleaseChannel": "release"]), ThrottleDecision(.accept, rule: "is_firefox_desktop"))
         #expect(abs(accepted - 10) <= 1, "accepted \(accepted)%")
     }
 
     @Test("is_shutdownkill lets 10% continue")
-    func shutdownKillShare() throws {
+    func shutdownKillShare() async throws {
         let throttler = try RuleThrottler(contentsOfFile: ThrottleFixtures.mozillaPath, random: SeededThrottleRandom(seed: 2), now: { ThrottleFixtures.now })
         let report = crash(["ProductName": "Firefox", "ReleaseChannel": "beta", "ipc_channel_error": "ShutDownKill"])
-        let continued = share(throttler, report, ThrottleDecision(.accept, rule: "is_alpha_beta_esr"))
+        let continued = await share(throttler, report, ThrottleDecision(.accept, rule: "is_alpha_beta_esr"))
         #expect(abs(continued - 10) <= 1, "continued \(continued)%")
     }
 
     @Test("is_firefox_esr_unsupported_windows lets 25% continue")
-    func esrWindowsShare() throws {
+    func esrWindowsShare() async throws {
         let throttler = try RuleThrottler(contentsOfFile: ThrottleFixtures.mozillaPath, random: SeededThrottleRandom(seed: 3), now: { ThrottleFixtures.now })
         let report = crash(["ProductName": "Firefox", "ReleaseChannel": "esr", "TelemetryEnvironment": ThrottleFixtures.windows81])
-        let continued = share(throttler, report, ThrottleDecision(.accept, rule: "is_alpha_beta_esr"))
+        let continued = await share(throttler, report, ThrottleDecision(.accept, rule: "is_alpha_beta_esr"))
         #expect(abs(continued - 25) <= 1, "continued \(continued)%")
     }
 
     @Test("concurrent workers share one throttler and one random source")
-    func concurrentShare() throws {
+    func concurrentShare() async throws {
         let throttler = try RuleThrottler(contentsOfFile: ThrottleFixtures.mozillaPath, random: SeededThrottleRandom(seed: 4), now: { ThrottleFixtures.now })
         let report = crash(["ProductName": "Firefox", "ReleaseChannel": "release"])
-        let counts = NSLock()
-        nonisolated(unsafe) var accepted = 0
-        DispatchQueue.concurrentPerform(iterations: 8) { _ in
-            var mine = 0
-            for _ in 0..<2_500 where throttler.throttle(report).result == .accept { mine += 1 }
-            counts.lock()
-            accepted += mine
-            counts.unlock()
+        let accepted = await offPool {
+            let counts = NSLock()
+            nonisolated(unsafe) var accepted = 0
+            DispatchQueue.concurrentPerform(iterations: 8) { _ in
+                var mine = 0
+                for _ in 0..<2_500 where throttler.throttle(report).result == .accept { mine += 1 }
+                counts.lock()
+                accepted += mine
+                counts.unlock()
+            }
+            return accepted
         }
         #expect(abs(Double(accepted) / 200 - 10) <= 1, "accepted \(accepted) of 20000")
     }
