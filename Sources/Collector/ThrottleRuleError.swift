@@ -1,6 +1,6 @@
 /// A rule file refused at load: names the file (and line when known), the rule and the problem,
 /// e.g. `config/throttle/mozilla.yaml:12: rule 'b2g': unknown condition 'equal'`.
-public struct ThrottleRuleError: Error, CustomStringConvertible, Equatable {
+public struct ThrottleRuleError: Error, CustomStringConvertible {
     public let file: String
     public let line: Int?
     /// The rule's name, or `#<position>` when it has none; nil for file-level problems.
