@@ -14,6 +14,7 @@ public final class Collector: Sendable {
     public let router: Router
     public let pool: WorkerPool
     public let server: HTTPServer
+    public let active = ActiveRequests()
     private let group: MultiThreadedEventLoopGroup
     private let logger: Logger
 
@@ -36,7 +37,7 @@ public final class Collector: Sendable {
         server = HTTPServer(group: group, context: .init(
             router: router, pool: pool, inflight: InflightBytes(limit: config.maxInflightBytes), telemetry: telemetry,
             maxRequestBytes: config.maxRequestBytes, maxHeaderBytes: config.maxHeaderBytes,
-            requestTimeout: .milliseconds(Int64(config.requestTimeout * 1000)), draining: NIOLockedValueBox(false)),
+            requestTimeout: .milliseconds(Int64(config.requestTimeout * 1000)), draining: NIOLockedValueBox(false), active: active),
             readTimeout: .milliseconds(Int64(config.readTimeout * 1000)))
     }
 
@@ -70,7 +71,8 @@ public final class Collector: Sendable {
         let deadline = deadline ?? Date().addingTimeInterval(config.shutdownDeadline)
         logger.info("shutting down", metadata: ["in_flight": .stringConvertible(pool.inFlight)])
         await server.stopAccepting()
-        let drained = pool.drain(until: deadline)
+        let answered = active.wait(until: deadline)
+        let drained = pool.drain(until: deadline) && answered
         // Let the event loops write the last answers before they stop.
         try? await Task.sleep(nanoseconds: 100_000_000)
         try? await group.shutdownGracefully()

@@ -19,6 +19,7 @@ final class RequestCollector: ChannelInboundHandler, RemovableChannelHandler {
         let maxHeaderBytes: Int
         let requestTimeout: TimeAmount
         let draining: NIOLockedValueBox<Bool>
+        let active: ActiveRequests
     }
 
     private enum State {
@@ -31,8 +32,22 @@ final class RequestCollector: ChannelInboundHandler, RemovableChannelHandler {
     private let context: Context
     private var state = State.idle
     private var deadline: Scheduled<Void>?
+    /// Whether this connection's current request is counted in `active`.
+    private var counted = false
 
     init(context: Context) { self.context = context }
+
+    func handlerAdded(context ctx: ChannelHandlerContext) { armHeadDeadline(ctx) }
+
+    /// A head must arrive whole within the request timeout: a client trickling header bytes
+    /// (slowloris) never looks idle to the read timeout.
+    private func armHeadDeadline(_ ctx: ChannelHandlerContext) {
+        deadline?.cancel()
+        deadline = ctx.eventLoop.scheduleTask(in: context.requestTimeout) { [weak self] in
+            guard let self, case .idle = self.state else { return }
+            ctx.close(promise: nil)
+        }
+    }
 
     func channelRead(context ctx: ChannelHandlerContext, data: NIOAny) {
         switch (unwrapInboundIn(data), state) {
@@ -64,6 +79,8 @@ final class RequestCollector: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     private func begin(_ head: HTTPRequestHead, _ ctx: ChannelHandlerContext) {
+        context.active.begin()
+        counted = true
         let headerBytes = head.headers.reduce(head.uri.utf8.count) { $0 + $1.name.utf8.count + $1.value.utf8.count + 4 }
         guard headerBytes <= context.maxHeaderBytes else {
             return refuse(.text(431, "Request Header Fields Too Large"), head: head, ctx, reason: "header_too_large")
@@ -78,6 +95,7 @@ final class RequestCollector: ChannelInboundHandler, RemovableChannelHandler {
             ctx.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: .continue))), promise: nil)
         }
         state = .receiving(head: head, body: ctx.channel.allocator.buffer(capacity: reserve), reserved: reserve)
+        deadline?.cancel()
         deadline = ctx.eventLoop.scheduleTask(in: context.requestTimeout) { [weak self] in
             guard let self, case .receiving(let head, _, _) = self.state else { return }
             self.refuse(.text(408, "Request Timeout"), head: head, ctx, reason: "request_timeout")
@@ -154,8 +172,10 @@ final class RequestCollector: ChannelInboundHandler, RemovableChannelHandler {
         ctx.write(wrapOutboundOut(.head(HTTPResponseHead(version: version, status: .init(statusCode: response.status), headers: headers))), promise: nil)
         ctx.write(wrapOutboundOut(.body(.byteBuffer(response.body))), promise: nil)
         let done = ctx.writeAndFlush(wrapOutboundOut(.end(nil)))
+        finishCounting()
         if keepAlive {
             state = .idle
+            armHeadDeadline(ctx)
         } else {
             done.whenComplete { _ in ctx.close(promise: nil) }
         }
@@ -170,8 +190,15 @@ final class RequestCollector: ChannelInboundHandler, RemovableChannelHandler {
         }
     }
 
+    private func finishCounting() {
+        if counted { context.active.end() }
+        counted = false
+    }
+
     func channelInactive(context ctx: ChannelHandlerContext) {
         deadline?.cancel()
+        // A worker may still be on this request; its answer has nowhere to go, so stop waiting for it.
+        finishCounting()
         if case .receiving(_, _, let reserved) = state { context.inflight.release(reserved) }
         state = .responding
         ctx.fireChannelInactive()

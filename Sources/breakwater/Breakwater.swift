@@ -26,7 +26,7 @@ func loadConfiguration() async throws -> CollectorConfiguration {
 
 func makeTelemetry(_ config: CollectorConfiguration) -> Telemetry {
     Telemetry(logLevel: Logger.Level(rawValue: config.logLevel) ?? .info,
-              statsd: StatsdSender(host: config.statsdHost, port: config.statsdPort),
+              statsd: StatsdSender(host: config.statsdHost, port: config.statsdPort, prefix: config.statsdPrefix),
               prefix: config.statsdPrefix)
 }
 
