@@ -34,7 +34,9 @@ enum PythonClient {
     static func send(_ kind: String, dsn: String, arguments: [String] = []) throws -> String {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", script, kind, dsn] + arguments
+        // scripts/services/python-clients.sh exports BREAKWATER_PYTHON when it had to make a virtualenv.
+        let python = ProcessInfo.processInfo.environment["BREAKWATER_PYTHON"] ?? "python3"
+        process.arguments = [python, script, kind, dsn] + arguments
         let out = Pipe(), err = Pipe()
         process.standardOutput = out
         process.standardError = err
