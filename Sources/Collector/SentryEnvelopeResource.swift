@@ -24,7 +24,8 @@ public struct SentryEnvelopeResource: Sendable {
     }
 
     public func handle(_ request: CollectorRequest) -> CollectorResponse {
-        // Parsing comes first to tell crashes from other telemetry; its errors still go through the intake.
+        // Parsing comes first to tell crashes from other telemetry (so `decode.time` covers only the
+        // mapping to a crash); its errors still reach the intake, which counts and audits them.
         let parsed = Result { try parse(request) }
         if case .success(let envelope) = parsed {
             for type in envelope.ignored { sentry.intake.telemetry.count(MetricCatalog.ignoredItem, [("type", type)]) }
