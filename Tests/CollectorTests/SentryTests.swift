@@ -384,6 +384,20 @@ struct OldReleaseThrottler: Throttler {
         try await server.stop()
     }
 
+    @Test func memoryPressureIs429OnEnvelope503OnMinidump() async throws {
+        let server = try await Self.start { $0.maxInflightBytes = 1_000 }
+        let body = [UInt8](repeating: 0x7B, count: 5_000)
+        let envelope = try await server.request(.POST, "/api/42/envelope/", headers: [Self.auth], body: body)
+        #expect(envelope.status == 429)
+        #expect(envelope.headers.first(name: "X-Sentry-Rate-Limits") == "30::organization")
+        let minidump = try await server.request(.POST, "/api/42/minidump/?sentry_key=pubkey", body: body)
+        #expect(minidump.status == 503)
+        #expect(minidump.body == #"{"detail":"retry_later"}"#)
+        #expect(server.auditLines().filter { $0["outcome"] as? String == "retry_later" && $0["reason"] as? String == "memory" }.count == 2)
+        #expect(await server.statsd.waitForLine(containing: "breakwater.overload:1|c|#reason:memory") != nil)
+        try await server.stop()
+    }
+
     // MARK: configuration
 
     @Test func routesFollowConfiguration() async throws {
