@@ -45,6 +45,12 @@ public final class Collector: Sendable {
         let intake = CrashIntake(pipeline: pipeline, telemetry: telemetry)
         let limits = DecodeLimits(config)
         let breakpad = BreakpadResource(intake: intake, decoder: BreakpadDecoder(limits: limits), submitterToken: config.submitterToken)
+        let generic = BreakpadResource(intake: intake, decoder: .generic(limits: limits), submitterToken: config.submitterToken,
+                                       endpoint: "generic")
+        let sentry = SentryEndpoint(intake: intake, limits: limits, projectKeys: config.sentryProjectKeys, products: config.sentryProducts)
+        let store = SentryStoreResource(sentry: sentry), envelope = SentryEnvelopeResource(sentry: sentry)
+        let minidump = SentryMinidumpResource(sentry: sentry)
+        let api = config.sentryPrefix.hasSuffix("/") ? String(config.sentryPrefix.dropLast()) : config.sentryPrefix
         let heartbeat = HeartbeatResource(checks: [
             ("storage", pipeline.saver.storage.check),
             ("queue", pipeline.publisher.queue.check),
@@ -52,6 +58,14 @@ public final class Collector: Sendable {
         let version = VersionResource(path: config.versionFile)
         return Router(routes: [
             Router.route("POST", config.breakpadPath, endpoint: "breakpad", breakpad.handle),
+            Router.route("POST", config.genericPath, endpoint: "generic", generic.handle),
+            // Sentry clients post to `<prefix>/<project id>/<endpoint>/`.
+            Router.route("POST", api + "/*/store/", endpoint: "sentry_store", overload: SentryEndpoint.rateLimited,
+                         tooLarge: SentryEndpoint.tooLarge, store.handle),
+            Router.route("POST", api + "/*/envelope/", endpoint: "sentry_envelope", overload: SentryEndpoint.rateLimited,
+                         tooLarge: SentryEndpoint.tooLarge, envelope.handle),
+            Router.route("POST", api + "/*/minidump/", endpoint: "sentry_minidump", overload: SentryEndpoint.unavailable,
+                         tooLarge: SentryEndpoint.tooLarge, minidump.handle),
             Router.route("GET", "/__lbheartbeat__", inline: true) { _ in .text(200, "") },
             Router.route("GET", "/__heartbeat__", heartbeat.handle),
             Router.route("GET", "/__version__", inline: true, version.handle),
