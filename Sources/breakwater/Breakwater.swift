@@ -10,7 +10,7 @@ struct Breakwater: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "breakwater",
         abstract: "A crash-report collector for Breakpad, Crashpad, Raven and Sentry clients.",
-        subcommands: [Serve.self, CheckConfig.self],
+        subcommands: [Serve.self, CheckConfig.self, Submit.self],
         defaultSubcommand: Serve.self)
 }
 
@@ -27,7 +27,8 @@ func loadConfiguration() async throws -> CollectorConfiguration {
 func makeTelemetry(_ config: CollectorConfiguration) -> Telemetry {
     Telemetry(logLevel: Logger.Level(rawValue: config.logLevel) ?? .info,
               statsd: StatsdSender(host: config.statsdHost, port: config.statsdPort),
-              prefix: config.statsdPrefix)
+              prefix: config.statsdPrefix,
+              prometheus: PrometheusNaming())
 }
 
 struct Serve: AsyncParsableCommand {
