@@ -52,4 +52,31 @@ import Telemetry
         #expect(await server.statsd.waitForLine(containing: "breakwater.incoming_crash:1|c|#endpoint:breakpad") != nil)
         try await server.stop()
     }
+
+    /// swift-prometheus stops the process when one name is used with two label sets, so every
+    /// Telemetry call in Sources must name a catalog metric with exactly its catalog tags.
+    @Test func everyTelemetryCallUsesCatalogTags() throws {
+        let catalogSource = try String(contentsOfFile: Tools.path("Sources/Telemetry/MetricCatalog.swift"), encoding: .utf8)
+        let constants = Dictionary(uniqueKeysWithValues: catalogSource.matches(of: #/static let (\w+) = "([^"]+)"/#)
+            .map { (String($0.output.1), String($0.output.2)) })
+        let files = FileManager.default.enumerator(atPath: Tools.path("Sources"))!.compactMap { $0 as? String }.filter { $0.hasSuffix(".swift") }
+        var calls = 0
+        for file in files {
+            let text = try String(contentsOfFile: Tools.path("Sources/" + file), encoding: .utf8)
+            for match in text.matches(of: #/\.(count|gauge|histogram|time|timed)\(MetricCatalog\.(\w+)/#) {
+                // The call's arguments: up to the parenthesis closing it.
+                var depth = 1, end = match.range.upperBound
+                while depth > 0, end < text.endIndex {
+                    if text[end] == "(" { depth += 1 } else if text[end] == ")" { depth -= 1 }
+                    end = text.index(after: end)
+                }
+                let tags = text[match.range.upperBound..<end].matches(of: #/\("(\w+)",/#).map { String($0.output.1) }
+                let name = try #require(constants[String(match.output.2)], "\(file): MetricCatalog.\(match.output.2)")
+                let entry = try #require(MetricCatalog.entry(name))
+                #expect(tags == entry.tags, "\(file): \(name) tagged \(tags), catalog says \(entry.tags)")
+                calls += 1
+            }
+        }
+        #expect(calls >= 15)
+    }
 }
