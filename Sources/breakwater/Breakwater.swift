@@ -74,7 +74,9 @@ struct CheckConfig: AsyncParsableCommand {
         let config = try await loadConfiguration()
         for (name, value) in config.described { print("\(name)=\(value)") }
         do {
-            let collector = try Collector(config: config, telemetry: .silent())
+            // With a Prometheus backend, as `serve` has, so /metrics is listed too.
+            let telemetry = Telemetry(sink: CapturingLogSink(), logLevel: .critical, statsd: nil, prometheus: PrometheusNaming())
+            let collector = try Collector(config: config, telemetry: telemetry)
             for path in collector.router.boundPaths { print("route: \(path)") }
         } catch {
             FileHandle.standardError.write(Data("breakwater: \(error)\n".utf8))
