@@ -1,0 +1,142 @@
+import Foundation
+import NIOCore
+
+/// A failed system call on a storage path, with the errno text (`No space left on device`).
+public struct FilesystemStorageError: Error, CustomStringConvertible {
+    public let operation: String
+    public let path: String
+    public let code: Int32
+
+    public var description: String { "\(operation) \(path): \(String(cString: strerror(code)))" }
+}
+
+/// `CRASHSTORAGE=fs`: the design's keys as files under a root folder.
+///
+/// Each file is written to a temporary name in its final folder (unique across processes and
+/// threads: pid plus a random number, so collectors sharing a root never clash), fsynced, renamed
+/// into place, and the folder fsynced, so a file is either absent or whole, even after a power
+/// cut. Dumps and `dump_names` come first and `raw_crash` last: a `raw_crash` file means the crash
+/// is complete. A save that fails removes what it wrote.
+public final class FilesystemCrashStorage: CrashStorage {
+    public let root: String
+    private let health: CachedHealthCheck
+
+    /// Creates the root folder when missing.
+    public init(root: String) throws {
+        let root = root.count > 1 && root.hasSuffix("/") ? String(root.dropLast()) : root
+        self.root = root
+        try Self.ensureFolder(root)
+        health = CachedHealthCheck { Self.probe(root) }
+    }
+
+    public func save(_ crash: StoredCrash) throws {
+        var attempted: [String] = []
+        do {
+            for (key, bytes) in StorageKeys.objects(of: crash) {
+                attempted.append(path(key))
+                try Self.writeFile(path(key), bytes)
+            }
+        } catch {
+            // raw_crash first (it is last in `attempted`), so a partial crash never looks complete.
+            for file in attempted.reversed() { unlink(file) }
+            throw error
+        }
+    }
+
+    public func check() -> HealthStatus { health.status() }
+
+    public func crashIDs(onDate date: String) throws -> [String] {
+        let folder = path(StorageKeys.rawCrashFolder(date: date))
+        guard FileManager.default.fileExists(atPath: folder) else { return [] }
+        return try FileManager.default.contentsOfDirectory(atPath: folder).filter(CrashID.isValid).sorted()
+    }
+
+    func path(_ key: String) -> String { "\(root)/\(key)" }
+
+    /// Whether a file can be created and written in the root (a full disk fails here).
+    private static func probe(_ root: String) -> HealthStatus {
+        do {
+            let file = "\(root)/\(temporaryName(for: "probe"))"
+            try writeFile(file, ByteBuffer(string: "ok"))
+            unlink(file)
+            return .ok
+        } catch {
+            return .error("filesystem storage not writable: \(error)")
+        }
+    }
+
+    /// A hidden name (never listed as a crash ID) no other process or thread picks.
+    private static func temporaryName(for name: String) -> String {
+        ".\(name).\(getpid()).\(String(UInt64.random(in: .min ... .max), radix: 16)).tmp"
+    }
+
+    private static func writeFile(_ path: String, _ bytes: ByteBuffer) throws {
+        let folder = (path as NSString).deletingLastPathComponent
+        let name = (path as NSString).lastPathComponent
+        try ensureFolder(folder)
+        let temporary = "\(folder)/\(temporaryName(for: name))"
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw FilesystemStorageError(operation: "create", path: temporary, code: errno) }
+        do {
+            try bytes.withUnsafeReadableBytes { try writeAll(fd, $0, temporary) }
+            guard fsync(fd) == 0 else { throw FilesystemStorageError(operation: "fsync", path: temporary, code: errno) }
+        } catch {
+            close(fd)
+            unlink(temporary)
+            throw error
+        }
+        // close can report a delayed write error (NFS): the file is not safe then.
+        guard close(fd) == 0 else {
+            let code = errno
+            unlink(temporary)
+            throw FilesystemStorageError(operation: "close", path: temporary, code: code)
+        }
+        guard rename(temporary, path) == 0 else {
+            let code = errno
+            unlink(temporary)
+            throw FilesystemStorageError(operation: "rename", path: path, code: code)
+        }
+        try fsyncFolder(folder)
+    }
+
+    private static func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, _ path: String) throws {
+        var offset = 0
+        while offset < bytes.count {
+            let n = write(fd, bytes.baseAddress! + offset, bytes.count - offset)
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw FilesystemStorageError(operation: "write", path: path, code: errno)
+            }
+            offset += n
+        }
+    }
+
+    /// Makes the folder and any missing parents, fsyncing each parent that gained an entry.
+    /// Tolerates another process making the same folder at the same time.
+    private static func ensureFolder(_ folder: String) throws {
+        if mkdir(folder, 0o755) == 0 {
+            try fsyncFolder((folder as NSString).deletingLastPathComponent)
+            return
+        }
+        switch errno {
+        case EEXIST:
+            return
+        case ENOENT:
+            try ensureFolder((folder as NSString).deletingLastPathComponent)
+            guard mkdir(folder, 0o755) == 0 || errno == EEXIST else {
+                throw FilesystemStorageError(operation: "mkdir", path: folder, code: errno)
+            }
+            try fsyncFolder((folder as NSString).deletingLastPathComponent)
+        default:
+            throw FilesystemStorageError(operation: "mkdir", path: folder, code: errno)
+        }
+    }
+
+    /// Makes a folder's entries (a rename, a new subfolder) durable.
+    private static func fsyncFolder(_ folder: String) throws {
+        let fd = open(folder.isEmpty ? "." : folder, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else { throw FilesystemStorageError(operation: "open", path: folder, code: errno) }
+        defer { close(fd) }
+        guard fsync(fd) == 0 else { throw FilesystemStorageError(operation: "fsync", path: folder, code: errno) }
+    }
+}
