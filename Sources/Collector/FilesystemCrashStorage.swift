@@ -19,14 +19,12 @@ public struct FilesystemStorageError: Error, CustomStringConvertible {
 /// is complete. A save that fails removes what it wrote.
 public final class FilesystemCrashStorage: CrashStorage {
     public let root: String
-    private let health: CachedHealthCheck
 
     /// Creates the root folder when missing.
     public init(root: String) throws {
         let root = root.count > 1 && root.hasSuffix("/") ? String(root.dropLast()) : root
         self.root = root
         try Self.ensureFolder(root)
-        health = CachedHealthCheck { Self.probe(root) }
     }
 
     public func save(_ crash: StoredCrash) throws {
@@ -43,7 +41,18 @@ public final class FilesystemCrashStorage: CrashStorage {
         }
     }
 
-    public func check() -> HealthStatus { health.status() }
+    /// Creates, writes and removes a small file in the root (a full disk fails here). The
+    /// heartbeat caches the answer for a few seconds.
+    public func check() -> HealthStatus {
+        do {
+            let file = "\(root)/\(Self.temporaryName(for: "probe"))"
+            try Self.writeFile(file, ByteBuffer(string: "ok"))
+            unlink(file)
+            return .ok
+        } catch {
+            return .error("filesystem storage not writable: \(error)")
+        }
+    }
 
     public func crashIDs(onDate date: String) throws -> [String] {
         let folder = path(StorageKeys.rawCrashFolder(date: date))
@@ -52,18 +61,6 @@ public final class FilesystemCrashStorage: CrashStorage {
     }
 
     func path(_ key: String) -> String { "\(root)/\(key)" }
-
-    /// Whether a file can be created and written in the root (a full disk fails here).
-    private static func probe(_ root: String) -> HealthStatus {
-        do {
-            let file = "\(root)/\(temporaryName(for: "probe"))"
-            try writeFile(file, ByteBuffer(string: "ok"))
-            unlink(file)
-            return .ok
-        } catch {
-            return .error("filesystem storage not writable: \(error)")
-        }
-    }
 
     /// A hidden name (never listed as a crash ID) no other process or thread picks.
     private static func temporaryName(for name: String) -> String {

@@ -12,27 +12,17 @@ import Telemetry
 public final class S3CrashStorage: CrashStorage {
     public let client: S3Client
     private let logger: Logger
-    private let health: CachedHealthCheck
 
     public init(client: S3Client, telemetry: Telemetry) {
         self.client = client
-        let logger = telemetry.logger("breakwater.s3")
-        self.logger = logger
-        health = CachedHealthCheck {
-            do {
-                try Self.probe(client)
-                return .ok
-            } catch {
-                return .error("S3 bucket \(client.bucket) at \(client.endpointDescription) not writable: \(error)")
-            }
-        }
+        logger = telemetry.logger("breakwater.s3")
     }
 
     /// The start-up check: the bucket answers and takes a write. Throws a message naming the
     /// bucket, the endpoint and S3's answer.
     public func verifyWritable() throws {
         do {
-            try Self.probe(client)
+            try probe()
         } catch {
             logFailure(error, key: "", crashID: nil)
             throw Backends.StartupError("S3 bucket \(client.bucket) at \(client.endpointDescription) is not reachable and writable "
@@ -69,7 +59,15 @@ public final class S3CrashStorage: CrashStorage {
         }
     }
 
-    public func check() -> HealthStatus { health.status() }
+    /// The start-up probe again (the heartbeat caches the answer for a few seconds).
+    public func check() -> HealthStatus {
+        do {
+            try probe()
+            return .ok
+        } catch {
+            return .error("S3 bucket \(client.bucket) at \(client.endpointDescription) not writable: \(error)")
+        }
+    }
 
     public func crashIDs(onDate date: String) throws -> [String] {
         let prefix = StorageKeys.rawCrashFolder(date: date)
@@ -77,7 +75,7 @@ public final class S3CrashStorage: CrashStorage {
     }
 
     /// PUTs and DELETEs a small object outside the crash keys' folders.
-    private static func probe(_ client: S3Client) throws {
+    private func probe() throws {
         let key = "v1/.probe/\(getpid())-\(String(UInt64.random(in: .min ... .max), radix: 16))"
         try client.put(key, ByteBuffer(string: "ok")).wait()
         try client.delete(key).wait()
