@@ -102,11 +102,13 @@ public final class S3Client: Sendable {
     }
 
     /// Every key under `prefix` (ListObjectsV2, following continuation tokens). Blocks: not for event loops.
-    public func listKeys(prefix: String) throws -> [String] {
+    /// - Parameter pageSize: keys per response; S3's default (1000) when nil.
+    public func listKeys(prefix: String, pageSize: Int? = nil) throws -> [String] {
         var keys: [String] = []
         var token: String?
         repeat {
             var query = [("list-type", "2"), ("prefix", prefix)]
+            if let pageSize { query.append(("max-keys", String(pageSize))) }
             if let token { query.append(("continuation-token", token)) }
             let response = try send(.GET, key: "", query: query).wait()
             try check(response, .GET, prefix)
