@@ -90,14 +90,25 @@ import Testing
         #expect(try storages[1].crashIDs(onDate: date) == crashes.map(\.crashID).sorted())
     }
 
+    /// `CRASHSTORAGE=fs` gives a checked filesystem storage; a root that cannot exist stops start-up.
+    @Test func backendsBuildsFilesystemStorageFromConfiguration() throws {
+        let root = try Self.temporaryRoot()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        var config = CollectorConfiguration()
+        config.crashStorage = "fs"
+        config.fsRoot = "\(root)/crashes"
+        #expect(try Backends.storage(config, telemetry: .silent()) is FilesystemCrashStorage)
+        config.fsRoot = "/dev/null/crashes"
+        let error = try #require(throws: Backends.StartupError.self) { try Backends.storage(config, telemetry: .silent()) }
+        #expect(error.description.contains("/dev/null/crashes"))
+    }
+
     /// A full disk: the save fails within the budget, the saver says so (the pipeline answers
     /// 503), nothing is left, the heartbeat probe fails; with room again, saves work.
     @Test func fullDiskMakesTheSaveFail() throws {
-        let mountPoint = try Self.temporaryRoot()
-        defer { try? FileManager.default.removeItem(atPath: mountPoint) }
-        try #require(Self.run("/bin/mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", mountPoint) == 0,
-                     "mounting a 64 KiB tmpfs needs root (CAP_SYS_ADMIN); run the tests as root, as scripts/test does in CI")
-        defer { _ = Self.run("/bin/umount", mountPoint) }
+        let disk = try SmallDisk.mount(size: "64k")
+        defer { disk.unmount() }
+        let mountPoint = disk.path
         let storage = try FilesystemCrashStorage(root: "\(mountPoint)/crashes")
         let (telemetry, logs) = StorageFixtures.telemetry()
         let saver = CrashSaver(storage: storage, telemetry: telemetry, budget: 0.5)
@@ -112,7 +123,7 @@ import Testing
 
         // Filled to the last byte, the heartbeat probe reports it.
         let filler = "\(mountPoint)/filler"
-        FileManager.default.createFile(atPath: filler, contents: Data(count: 64 * 1024))
+        _ = FileManager.default.createFile(atPath: filler, contents: Data(count: 64 * 1024))
         if case .error(let reason) = storage.check() {
             #expect(reason.contains("No space left on device"))
         } else {
@@ -123,16 +134,6 @@ import Testing
         let small = StorageFixtures.crash([("upload_file_minidump", "invalid-range.dmp")])
         #expect(saver.save(small) == true)
         #expect(Self.contents("\(mountPoint)/crashes/v1/dump/\(small.crashID)") == Fixtures.bytes("invalid-range.dmp"))
-    }
-
-    static func run(_ tool: String, _ arguments: String...) -> Int32 {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: tool)
-        process.arguments = arguments
-        process.standardError = FileHandle.nullDevice
-        guard (try? process.run()) != nil else { return -1 }
-        process.waitUntilExit()
-        return process.terminationStatus
     }
 }
 
