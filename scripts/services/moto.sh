@@ -11,6 +11,30 @@ pidfile="$SERVICES_DIR/moto.pid"
 envfile="$SERVICES_DIR/moto.env"
 logfile="$SERVICES_DIR/moto.log"
 
+# Sets $python and $moto: an installed moto, else one installed with pip, else one in a venv
+# under $SERVICES_DIR (for a system Python that refuses global installs, PEP 668).
+find_moto() {
+  venv="$SERVICES_DIR/moto-venv"
+  for candidate in python3 "$venv/bin/python"; do
+    if "$candidate" -c 'import boto3, moto.server' 2>/dev/null; then
+      python="$candidate"
+      moto=$(dirname "$(command -v "$candidate")")/moto_server
+      [ -x "$moto" ] || moto=moto_server
+      return
+    fi
+  done
+  echo "installing moto[server] and boto3 with pip" >&2
+  if python3 -m pip install --quiet 'moto[server]' boto3 >&2; then
+    python=python3
+    moto=moto_server
+  else
+    python3 -m venv "$venv" >&2
+    "$venv/bin/pip" install --quiet 'moto[server]' boto3 >&2
+    python="$venv/bin/python"
+    moto="$venv/bin/moto_server"
+  fi
+}
+
 running() { [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; }
 
 start() {
@@ -18,17 +42,14 @@ start() {
     cat "$envfile"
     return
   fi
-  if ! command -v moto_server >/dev/null 2>&1 || ! python3 -c 'import boto3, moto.server' 2>/dev/null; then
-    echo "installing moto[server] and boto3 with pip" >&2
-    python3 -m pip install --quiet 'moto[server]' boto3 >&2
-  fi
+  find_moto
   port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
   endpoint="http://127.0.0.1:$port"
   # The first 3 requests run unauthenticated (the IAM set-up below); every later one is signature-checked.
-  INITIAL_NO_AUTH_ACTION_COUNT=3 setsid moto_server -H 127.0.0.1 -p "$port" </dev/null >"$logfile" 2>&1 &
+  INITIAL_NO_AUTH_ACTION_COUNT=3 setsid "$moto" -H 127.0.0.1 -p "$port" </dev/null >"$logfile" 2>&1 &
   echo $! >"$pidfile"
   # Wait with bare TCP connects: an HTTP request would use up one of the unauthenticated calls.
-  python3 - "$port" >&2 <<'PY'
+  "$python" - "$port" >&2 <<'PY'
 import socket, sys, time
 deadline = time.time() + 30
 while True:
@@ -40,7 +61,7 @@ while True:
             sys.exit("moto_server did not start; see the log in SERVICES_DIR")
         time.sleep(0.1)
 PY
-  python3 - "$endpoint" >"$envfile" <<'PY'
+  "$python" - "$endpoint" >"$envfile" <<'PY'
 import json, sys
 import boto3
 endpoint = sys.argv[1]
