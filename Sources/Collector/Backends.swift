@@ -9,6 +9,8 @@ public enum Backends {
 
     public static func throttler(_ config: CollectorConfiguration, telemetry: Telemetry) throws -> Throttler {
         switch config.throttler {
+        case "rules":
+            return try RuleThrottler(contentsOfFile: config.throttleRules, logger: telemetry.logger("breakwater.throttler"))
         default: return NullThrottler()
         }
     }
