@@ -1,7 +1,7 @@
 import Foundation
 import NIOCore
 
-/// A failed system call on a storage path, with the errno text (`No space left on device`).
+/// A folder that could not be made or synced, with the errno text.
 public struct FilesystemStorageError: Error, CustomStringConvertible {
     public let operation: String
     public let path: String
@@ -12,11 +12,11 @@ public struct FilesystemStorageError: Error, CustomStringConvertible {
 
 /// `CRASHSTORAGE=fs`: the design's keys as files under a root folder.
 ///
-/// Each file is written to a temporary name in its final folder (unique across processes and
-/// threads: pid plus a random number, so collectors sharing a root never clash), fsynced, renamed
-/// into place, and the folder fsynced, so a file is either absent or whole, even after a power
-/// cut. Dumps and `dump_names` come first and `raw_crash` last: a `raw_crash` file means the crash
-/// is complete. A save that fails removes what it wrote.
+/// Each file is written with `DurableFile`: a hidden temporary name in its final folder (unique
+/// across processes and threads: pid plus a random number, so collectors sharing a root never
+/// clash), fsynced, renamed into place, and the folder fsynced, so a file is either absent or
+/// whole, even after a power cut. Dumps and `dump_names` come first and `raw_crash` last: a
+/// `raw_crash` file means the crash is complete. A save that fails removes what it wrote.
 public final class FilesystemCrashStorage: CrashStorage {
     public let root: String
 
@@ -45,7 +45,7 @@ public final class FilesystemCrashStorage: CrashStorage {
     /// heartbeat caches the answer for a few seconds.
     public func check() -> HealthStatus {
         do {
-            let file = "\(root)/\(Self.temporaryName(for: "probe"))"
+            let file = "\(root)/.probe-\(getpid())-\(UInt64.random(in: 0...UInt64.max))"
             try Self.writeFile(file, ByteBuffer(string: "ok"))
             unlink(file)
             return .ok
@@ -62,50 +62,9 @@ public final class FilesystemCrashStorage: CrashStorage {
 
     func path(_ key: String) -> String { "\(root)/\(key)" }
 
-    /// A hidden name (never listed as a crash ID) no other process or thread picks.
-    private static func temporaryName(for name: String) -> String {
-        ".\(name).\(getpid()).\(String(UInt64.random(in: .min ... .max), radix: 16)).tmp"
-    }
-
     private static func writeFile(_ path: String, _ bytes: ByteBuffer) throws {
-        let folder = (path as NSString).deletingLastPathComponent
-        let name = (path as NSString).lastPathComponent
-        try ensureFolder(folder)
-        let temporary = "\(folder)/\(temporaryName(for: name))"
-        let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw FilesystemStorageError(operation: "create", path: temporary, code: errno) }
-        do {
-            try bytes.withUnsafeReadableBytes { try writeAll(fd, $0, temporary) }
-            guard fsync(fd) == 0 else { throw FilesystemStorageError(operation: "fsync", path: temporary, code: errno) }
-        } catch {
-            close(fd)
-            unlink(temporary)
-            throw error
-        }
-        // close can report a delayed write error (NFS): the file is not safe then.
-        guard close(fd) == 0 else {
-            let code = errno
-            unlink(temporary)
-            throw FilesystemStorageError(operation: "close", path: temporary, code: code)
-        }
-        guard rename(temporary, path) == 0 else {
-            let code = errno
-            unlink(temporary)
-            throw FilesystemStorageError(operation: "rename", path: path, code: code)
-        }
-        try fsyncFolder(folder)
-    }
-
-    private static func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, _ path: String) throws {
-        var offset = 0
-        while offset < bytes.count {
-            let n = write(fd, bytes.baseAddress! + offset, bytes.count - offset)
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw FilesystemStorageError(operation: "write", path: path, code: errno)
-            }
-            offset += n
-        }
+        try ensureFolder((path as NSString).deletingLastPathComponent)
+        try DurableFile.write(bytes, to: path)
     }
 
     /// Makes the folder and any missing parents, fsyncing each parent that gained an entry.

@@ -58,7 +58,7 @@ import Testing
         FileManager.default.createFile(atPath: "\(root)/v1/upload_file_minidump_browser", contents: Data())
         let crash = StorageFixtures.crash([("upload_file_minidump", "test.dmp"), ("upload_file_minidump_browser", "linux-mini.dmp")])
 
-        #expect(throws: FilesystemStorageError.self) { try storage.save(crash) }
+        #expect(throws: DurableFile.Failure.self) { try storage.save(crash) }
         #expect(Self.files(under: root) == ["v1/upload_file_minidump_browser"])
         #expect(try storage.crashIDs(onDate: CrashID.dateFolder(of: crash.crashID)) == [])
     }
