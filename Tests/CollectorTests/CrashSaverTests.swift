@@ -39,6 +39,7 @@ import Telemetry
         let crash = StorageFixtures.crash([("upload_file_minidump", "test.dmp")])
         #expect(CrashSaver(storage: storage, telemetry: telemetry, budget: 5).save(crash))
         #expect(storage.attempts.count == 3)
+        telemetry.flush()
         let bytes = StorageKeys.objects(of: crash).reduce(0) { $0 + $1.bytes.readableBytes }
         for line in ["breakwater.save_crash:1|c|#result:retry", "breakwater.save_crash:1|c|#result:success",
                      "breakwater.save_crash.bytes:\(bytes)|c", "breakwater.store.time:"] {
@@ -54,6 +55,7 @@ import Telemetry
         let start = Date()
         #expect(CrashSaver(storage: storage, telemetry: telemetry, budget: 1).save(StorageFixtures.crash()) == false)
         #expect(Date().timeIntervalSince(start) < 1.1)
+        telemetry.flush()
         let gaps = zip(storage.attempts.dropFirst(), storage.attempts).map { $0.timeIntervalSince($1) }
         #expect((3...5).contains(storage.attempts.count), "\(gaps)")
         #expect(gaps.first.map { (0.05...0.2).contains($0) } == true, "\(gaps)")
