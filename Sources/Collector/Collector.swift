@@ -29,7 +29,7 @@ public final class Collector: Sendable {
         let storage = try storage ?? Backends.storage(config, telemetry: telemetry)
         let queue = try queue ?? Backends.queue(config, telemetry: telemetry)
         pipeline = CrashPipeline(throttler: throttler,
-                                 saver: CrashSaver(storage: storage, telemetry: telemetry),
+                                 saver: CrashSaver(storage: storage, telemetry: telemetry, budget: config.saveBudget),
                                  publisher: QueuePublisher(queue: queue, telemetry: telemetry),
                                  telemetry: telemetry)
         let checks = Self.healthChecks(pipeline)

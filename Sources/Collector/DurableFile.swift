@@ -35,16 +35,21 @@ public enum DurableFile {
             unlink(temporary)
             throw failure
         }
-        close(fd)
+        // close can report a delayed write error (NFS): the bytes are not safe then.
+        guard close(fd) == 0 else {
+            let failure = Failure(path: path, errno: errno)
+            unlink(temporary)
+            throw failure
+        }
         guard rename(temporary, path) == 0 else {
             let failure = Failure(path: path, errno: errno)
             unlink(temporary)
             throw failure
         }
+        // Until the folder is fsynced the rename itself may not survive a power cut.
         let dir = open(folder, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        if dir >= 0 {
-            fsync(dir)
-            close(dir)
-        }
+        guard dir >= 0 else { throw Failure(path: folder, errno: errno) }
+        defer { close(dir) }
+        guard fsync(dir) == 0 else { throw Failure(path: folder, errno: errno) }
     }
 }
