@@ -200,7 +200,7 @@ import Testing
     @Test func storageFailureIs503NeverACrashID() async throws {
         let storage = CapturingCrashStorage()
         storage.failing = true
-        let server = try await TestServer.start(storage: storage)
+        let server = try await TestServer.start(configure: { $0.saveBudget = 0.5 }, storage: storage)
         var form = MultipartBody()
         form.field("ProductName", "Test")
         let response = try await server.submit(form.finished)
