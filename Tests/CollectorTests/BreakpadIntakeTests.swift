@@ -215,17 +215,18 @@ import Testing
         let storage = CapturingCrashStorage()
         storage.delay = 1.0
         let server = try await TestServer.start(storage: storage)
-        defer { try? server.client.syncShutdown() }
         var form = MultipartBody()
         form.field("ProductName", "Test")
         let body = form.finished
-        async let response = server.submit(body)
+        let response = Task { try await server.submit(body) }
         // Shut down only once the request is on a worker.
         let end = Date().addingTimeInterval(10)
-        while server.collector.pool.inFlight == 0 && Date() < end { try await Task.sleep(nanoseconds: 10_000_000) }
+        while server.collector.pool.inFlight == 0 && Date() < end { try? await Task.sleep(nanoseconds: 10_000_000) }
         #expect(server.collector.pool.inFlight == 1)
         await server.collector.shutdown(deadline: Date().addingTimeInterval(5))
-        let id = try Self.crashID(of: try await response)
+        let answered = await response.result
+        try await server.client.shutdown()
+        let id = try Self.crashID(of: try answered.get())
         #expect(storage[id] != nil)
     }
 }

@@ -406,7 +406,7 @@ struct OldReleaseThrottler: Throttler {
         config.genericPath = "/crash/generic"
         let router = Collector.routes(config: config, pipeline: CrashPipeline(
             throttler: NullThrottler(), saver: CrashSaver(storage: NullCrashStorage(), telemetry: .silent()),
-            publisher: QueuePublisher(queue: NullCrashQueue(), telemetry: .silent()), telemetry: .silent()), telemetry: .silent())
+            publisher: QueuePublisher(queue: NullCrashQueue(), telemetry: .silent()), telemetry: .silent()), checks: [], telemetry: .silent())
         #expect(router.boundPaths.contains("POST /crash/generic"))
         #expect(router.boundPaths.contains("POST /sentry/*/store/"))
         #expect(router.route(for: "POST", path: "/sentry/42/envelope/")?.endpoint == "sentry_envelope")
