@@ -7,7 +7,9 @@ import Telemetry
 /// so the HTTP front can answer 503 at once instead of holding the request.
 public final class WorkerPool: @unchecked Sendable {
     private let condition = NSCondition()
-    private var pending: [() -> Void] = []
+    /// Queued work, taken at `head`. A taken slot is emptied at once, so a request's body is freed
+    /// when it is answered, not when the array is next compacted.
+    private var pending: [(() -> Void)?] = []
     private var head = 0
     private var running = 0
     private var stopped = false
@@ -70,9 +72,10 @@ public final class WorkerPool: @unchecked Sendable {
                 condition.unlock()
                 return
             }
-            let work = pending[head]
+            let work = pending[head]!
+            pending[head] = nil
             head += 1
-            if head > 1024 && head * 2 > pending.count {
+            if head == pending.count || (head > 1024 && head * 2 > pending.count) {
                 pending.removeFirst(head)
                 head = 0
             }
