@@ -14,7 +14,9 @@ final class CollectorProcess {
     let output = Pipe()
 
     /// Starts `breakwater serve` with `environment` on a free port and waits until it answers.
-    init(environment: [String: String] = [:], arguments: [String] = ["serve"]) async throws {
+    /// - Parameter logFile: where its output goes instead of a pipe (a long run would fill the pipe
+    ///   and block the collector on its own log lines); `log` is then empty.
+    init(environment: [String: String] = [:], arguments: [String] = ["serve"], logFile: String? = nil) async throws {
         guard FileManager.default.isExecutableFile(atPath: Self.executable.path) else {
             throw CocoaError(.fileNoSuchFile, userInfo: [NSFilePathErrorKey: "\(Self.executable.path): run `swift build` (scripts/test does)"])
         }
@@ -26,8 +28,15 @@ final class CollectorProcess {
                    "HOST": "127.0.0.1", "STATSD_PORT": "9"]
         env.merge(environment) { $1 }
         process.environment = env
-        process.standardOutput = output
-        process.standardError = output
+        if let logFile {
+            FileManager.default.createFile(atPath: logFile, contents: nil)
+            let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: logFile))
+            process.standardOutput = handle
+            process.standardError = handle
+        } else {
+            process.standardOutput = output
+            process.standardError = output
+        }
         try process.run()
         let end = Date().addingTimeInterval(20)
         while Date() < end {
@@ -42,6 +51,14 @@ final class CollectorProcess {
     }
 
     func signal(_ sig: Int32) { kill(process.processIdentifier, sig) }
+
+    /// A line of `/proc/<pid>/status` in bytes (`VmRSS`, `VmHWM`: peak resident); nil once gone.
+    func memory(_ field: String) -> Int? {
+        guard let status = try? String(contentsOfFile: "/proc/\(process.processIdentifier)/status", encoding: .utf8),
+              let line = status.split(separator: "\n").first(where: { $0.hasPrefix(field + ":") }),
+              let kB = Int(line.split(separator: " ").dropFirst().first ?? "") else { return nil }
+        return kB * 1024
+    }
 
     /// Waits for exit; nil when it did not exit within `timeout`.
     func waitForExit(timeout: Double) async -> Int32? {
