@@ -1,0 +1,114 @@
+#!/usr/bin/env bash
+# A private RabbitMQ node for tests and local runs: its own node name, ports and data folder
+# under $SERVICES_DIR (default .services/), so it never collides with a system broker or
+# another checkout. No systemd: the Erlang binaries are called directly.
+#
+#   eval "$(scripts/services/rabbitmq.sh start)"   start (installing rabbitmq-server if missing), print exports
+#   scripts/services/rabbitmq.sh stop              stop the node and its epmd
+#   scripts/services/rabbitmq.sh stop-app|start-app  take the broker down and up again, node kept (tests)
+#   scripts/services/rabbitmq.sh status
+#
+# `start` prints, for `eval`:
+#   BREAKWATER_TEST_RABBITMQ_URL        amqp://breakwater:<password>@127.0.0.1:<port>/breakwater
+#   BREAKWATER_TEST_RABBITMQ_STOP_APP   shell command stopping the broker (node stays up)
+#   BREAKWATER_TEST_RABBITMQ_START_APP  shell command starting it again and waiting until it answers
+set -euo pipefail
+
+SCRIPT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/$(basename "${BASH_SOURCE[0]}")"
+SERVICES_DIR="${SERVICES_DIR:-.services}"
+mkdir -p "$SERVICES_DIR"
+SERVICES_DIR="$(cd "$SERVICES_DIR" && pwd)"
+D="$SERVICES_DIR/rabbitmq"
+BIN=/usr/lib/rabbitmq/bin
+VHOST=breakwater
+USER_NAME=breakwater
+
+log() { echo "rabbitmq.sh: $*" >&2; }
+
+install_if_missing() {
+    if [ -x "$BIN/rabbitmq-server" ] && [ -f /usr/include/amqp.h ]; then return; fi
+    log "installing rabbitmq-server librabbitmq-dev"
+    local sudo=""
+    [ "$(id -u)" = 0 ] || sudo=sudo
+    $sudo apt-get update -qq >&2
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq rabbitmq-server librabbitmq-dev >&2
+}
+
+port_free() { ! ss -ltnH "sport = :$1" 2>/dev/null | grep -q .; }
+
+free_port() {
+    local p
+    for _ in $(seq 1 200); do
+        p=$(( 20000 + RANDOM % 40000 ))
+        if port_free "$p"; then echo "$p"; return; fi
+    done
+    log "no free port found"; exit 1
+}
+
+# The node's environment; ports are chosen once and kept in $D/ports.
+node_env() {
+    if [ ! -f "$D/ports" ]; then
+        mkdir -p "$D"
+        echo "AMQP_PORT=$(free_port) DIST_PORT=$(free_port) EPMD_PORT=$(free_port)" > "$D/ports"
+    fi
+    # shellcheck disable=SC1091
+    eval "$(cat "$D/ports")"
+    NODE="breakwater-$(echo -n "$D" | cksum | cut -d' ' -f1)@localhost"
+    export HOME="$D" RABBITMQ_NODENAME="$NODE" RABBITMQ_NODE_IP_ADDRESS=127.0.0.1 \
+        RABBITMQ_NODE_PORT="$AMQP_PORT" RABBITMQ_DIST_PORT="$DIST_PORT" ERL_EPMD_PORT="$EPMD_PORT" \
+        RABBITMQ_MNESIA_BASE="$D/mnesia" RABBITMQ_LOG_BASE="$D/log" RABBITMQ_PID_FILE="$D/pid" \
+        RABBITMQ_CONFIG_FILE="$D/rabbitmq" RABBITMQ_ADVANCED_CONFIG_FILE="$D/advanced.config" \
+        RABBITMQ_ENABLED_PLUGINS_FILE="$D/enabled_plugins" RABBITMQ_CONF_ENV_FILE="$D/rabbitmq-env.conf" \
+        RABBITMQ_PLUGINS_EXPAND_DIR="$D/plugins-expand"
+}
+
+ctl() { "$BIN/rabbitmqctl" -q -n "$NODE" "$@"; }
+
+running() { [ -f "$D/pid" ] && ctl status >/dev/null 2>&1; }
+
+password() {
+    [ -f "$D/password" ] || head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$D/password"
+    cat "$D/password"
+}
+
+print_exports() {
+    echo "export BREAKWATER_TEST_RABBITMQ_URL='amqp://$USER_NAME:$(password)@127.0.0.1:$AMQP_PORT/$VHOST'"
+    echo "export BREAKWATER_TEST_RABBITMQ_STOP_APP='SERVICES_DIR=$SERVICES_DIR $SCRIPT stop-app'"
+    echo "export BREAKWATER_TEST_RABBITMQ_START_APP='SERVICES_DIR=$SERVICES_DIR $SCRIPT start-app'"
+}
+
+start() {
+    install_if_missing
+    node_env
+    if running; then log "already running ($NODE, port $AMQP_PORT)"; print_exports; return; fi
+    mkdir -p "$D/mnesia" "$D/log"
+    echo '[].' > "$D/enabled_plugins"
+    echo 'loopback_users = none' > "$D/rabbitmq.conf"
+    touch "$D/rabbitmq-env.conf"
+    "$BIN/rabbitmq-server" -detached >"$D/log/start.out" 2>&1
+    if ! ctl wait "$D/pid" --timeout 60 >&2; then
+        log "node did not start; see $D/log"; exit 1
+    fi
+    ctl await_startup >&2
+    ctl add_vhost "$VHOST" >/dev/null 2>&1 || true
+    ctl add_user "$USER_NAME" "$(password)" >/dev/null 2>&1 || ctl change_password "$USER_NAME" "$(password)" >/dev/null
+    ctl set_permissions -p "$VHOST" "$USER_NAME" '.*' '.*' '.*' >/dev/null
+    log "running ($NODE, amqp port $AMQP_PORT, data $D)"
+    print_exports
+}
+
+stop() {
+    node_env
+    if running; then ctl stop >&2 || true; fi
+    epmd -port "$EPMD_PORT" -kill >/dev/null 2>&1 || true
+    log "stopped"
+}
+
+case "${1:-}" in
+    start) start ;;
+    stop) stop ;;
+    stop-app) node_env; ctl stop_app >&2 ;;
+    start-app) node_env; ctl start_app >&2; ctl await_startup >&2 ;;
+    status) node_env; if running; then echo "running $NODE port $AMQP_PORT"; else echo "stopped"; exit 1; fi ;;
+    *) echo "usage: $0 start|stop|stop-app|start-app|status" >&2; exit 2 ;;
+esac
