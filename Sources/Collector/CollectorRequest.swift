@@ -12,15 +12,14 @@ public struct CollectorRequest: Sendable {
 
     public init(method: String, uri: String, headers: [(name: String, value: String)], body: ByteBuffer) {
         self.method = method
-        if let q = uri.firstIndex(of: "?") {
-            path = String(uri[..<q])
-            query = String(uri[uri.index(after: q)...])
-        } else {
-            path = uri
-            query = ""
-        }
+        path = Self.path(of: uri)
+        query = uri.firstIndex(of: "?").map { String(uri[uri.index(after: $0)...]) } ?? ""
         self.headers = headers
         self.body = body
+    }
+
+    public static func path(of uri: String) -> String {
+        uri.firstIndex(of: "?").map { String(uri[..<$0]) } ?? uri
     }
 
     /// The first header named `name`, compared case-insensitively.

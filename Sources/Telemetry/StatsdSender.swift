@@ -15,11 +15,14 @@ public final class StatsdSender: @unchecked Sendable {
     private let fd: Int32
     private var address = sockaddr_storage()
     private let addressLength: socklen_t
-    private let droppedCount = NIOLockedValueBox(0)
+    private let drops = NIOLockedValueBox((total: 0, reported: 0))
+    private let droppedLine: String
     private let timer: DispatchSourceTimer
 
     /// `host` is resolved once; an unresolvable host makes every datagram a counted drop.
-    public init(host: String, port: Int, flushInterval: Double = 0.2) {
+    /// - Parameter prefix: the statsd prefix, for the sender's own `statsd.dropped` counter.
+    public init(host: String, port: Int, prefix: String = "breakwater", flushInterval: Double = 0.2) {
+        droppedLine = (prefix.isEmpty ? "" : prefix + ".") + MetricCatalog.statsdDropped + ":"
         fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
         if fd >= 0 { _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) }
         var hints = addrinfo()
@@ -48,7 +51,7 @@ public final class StatsdSender: @unchecked Sendable {
     }
 
     /// Datagrams that could not be sent since start.
-    public var dropped: Int { droppedCount.withLockedValue { $0 } }
+    public var dropped: Int { drops.withLockedValue { $0.total } }
 
     /// Queues one statsd line (without newline).
     public func send(_ line: String) {
@@ -65,8 +68,14 @@ public final class StatsdSender: @unchecked Sendable {
         if let full { transmit(full) }
     }
 
-    /// Sends whatever is batched now (the timer calls this; so does shutdown).
+    /// Sends whatever is batched now (the timer calls this; so does shutdown), with the count of
+    /// datagrams dropped since the last flush.
     public func flush() {
+        let unreported = drops.withLockedValue { d in
+            defer { d.reported = d.total }
+            return d.total - d.reported
+        }
+        if unreported > 0 { send(droppedLine + String(unreported) + "|c") }
         let pending: [UInt8] = lock.withLock {
             defer { batch.removeAll(keepingCapacity: true) }
             return batch
@@ -86,5 +95,5 @@ public final class StatsdSender: @unchecked Sendable {
         if sent != datagram.count { countDrop() }
     }
 
-    private func countDrop() { droppedCount.withLockedValue { $0 += 1 } }
+    private func countDrop() { drops.withLockedValue { $0.total += 1 } }
 }

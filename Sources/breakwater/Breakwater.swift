@@ -1,2 +1,83 @@
+import ArgumentParser
 import Collector
-@main struct Main { static func main() { print(CrashID.make(result: .accept, date: .init())) } }
+import Foundation
+import Logging
+import ServiceLifecycle
+import Telemetry
+
+@main
+struct Breakwater: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "breakwater",
+        abstract: "A crash-report collector for Breakpad, Crashpad, Raven and Sentry clients.",
+        subcommands: [Serve.self, CheckConfig.self],
+        defaultSubcommand: Serve.self)
+}
+
+/// Loads configuration or exits non-zero with the reason.
+func loadConfiguration() async throws -> CollectorConfiguration {
+    do {
+        return try await CollectorConfiguration.load()
+    } catch {
+        FileHandle.standardError.write(Data("breakwater: \(error)\n".utf8))
+        throw ExitCode(2)
+    }
+}
+
+func makeTelemetry(_ config: CollectorConfiguration) -> Telemetry {
+    Telemetry(logLevel: Logger.Level(rawValue: config.logLevel) ?? .info,
+              statsd: StatsdSender(host: config.statsdHost, port: config.statsdPort, prefix: config.statsdPrefix),
+              prefix: config.statsdPrefix)
+}
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Run the collector (the default).")
+
+    func run() async throws {
+        let config = try await loadConfiguration()
+        let telemetry = makeTelemetry(config)
+        telemetry.bootstrapGlobally()
+        let logger = telemetry.logger("breakwater")
+        let collector: Collector
+        do {
+            collector = try Collector(config: config, telemetry: telemetry)
+        } catch {
+            logger.critical("cannot start: \(error)")
+            throw ExitCode(1)
+        }
+        let group = ServiceGroup(configuration: .init(
+            services: [.init(service: CollectorService(collector: collector))],
+            gracefulShutdownSignals: [.sigterm, .sigint],
+            logger: logger))
+        try await group.run()
+    }
+}
+
+/// Runs the collector until a shutdown signal, then drains it.
+struct CollectorService: Service {
+    let collector: Collector
+
+    func run() async throws {
+        _ = try await collector.start()
+        try? await gracefulShutdown()
+        await collector.shutdown()
+    }
+}
+
+struct CheckConfig: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "check-config",
+        abstract: "Print the effective configuration (secrets masked) and check it; non-zero on an invalid value.")
+
+    func run() async throws {
+        let config = try await loadConfiguration()
+        for (name, value) in config.described { print("\(name)=\(value)") }
+        do {
+            let collector = try Collector(config: config, telemetry: .silent())
+            for path in collector.router.boundPaths { print("route: \(path)") }
+        } catch {
+            FileHandle.standardError.write(Data("breakwater: \(error)\n".utf8))
+            throw ExitCode(1)
+        }
+    }
+}

@@ -1,0 +1,71 @@
+import NIOCore
+
+/// Decodes a Breakpad/Crashpad/Mozilla crash report: a multipart body (optionally gzipped) whose
+/// text parts are annotations, whose `application/json` part holds annotations as a JSON object,
+/// and whose other parts are dumps.
+public struct BreakpadDecoder: Sendable {
+    public let limits: DecodeLimits
+    /// `metadata.payload` for a form-only crash (`multipart`, or `generic` for the generic collector).
+    public let formPayloadKind: String
+    /// The generic collector removes `\0` from every value.
+    public let stripsNulls: Bool
+
+    public init(limits: DecodeLimits, formPayloadKind: String = "multipart", stripsNulls: Bool = false) {
+        self.limits = limits
+        self.formPayloadKind = formPayloadKind
+        self.stripsNulls = stripsNulls
+    }
+
+    public func decode(_ request: CollectorRequest) throws -> CrashReport {
+        let boundary = try MultipartForm.boundary(ofContentType: request.header("Content-Type"))
+        guard request.body.readableBytes > 0 else { throw Malformed("no_content_length") }
+        var body = request.body
+        let compressed = request.header("Content-Encoding")?.lowercased().contains("gzip") ?? false
+        if compressed { body = try limits.inflate(body, format: .gzip, badReason: "bad_gzip") }
+
+        var report = CrashReport(payloadKind: formPayloadKind, payloadCompressed: compressed,
+                                 payloadSize: request.body.readableBytes, userAgent: request.header("User-Agent") ?? "")
+        for part in try MultipartForm.parse(body, boundary: boundary, maxParts: limits.maxParts) {
+            try add(part, to: &report)
+        }
+        guard !report.annotations.isEmpty else { throw Malformed("no_annotations") }
+        limits.redact(&report.annotations, notes: &report.collectorNotes)
+        return report
+    }
+
+    private func add(_ part: FormPart, to report: inout CrashReport) throws {
+        let type = part.contentType?.lowercased() ?? ""
+        if type.hasPrefix("application/json") {
+            let value: JSONValue
+            do {
+                value = try JSONValue.parse(part.body.readableBytesView, maxDepth: limits.maxJSONDepth)
+            } catch {
+                throw Malformed("invalid_json")
+            }
+            guard case .object(let fields) = value else { throw Malformed("invalid_json_value") }
+            for (name, value) in fields { try addAnnotation(name, value, to: &report) }
+            report.payloadKind = "json"
+        } else if part.filename != nil || !(type.isEmpty || type.hasPrefix("text/")) {
+            let name = try DecodeLimits.sanitizedDumpName(part.name)
+            report.dumps.removeAll { $0.name == name }
+            report.dumps.append(CrashDump(name: name, bytes: part.body))
+        } else {
+            guard part.body.readableBytes <= limits.maxAnnotationBytes else { throw Malformed("annotation_too_large") }
+            guard var text = String(validating: part.body.readableBytesView, as: UTF8.self) else {
+                throw Malformed("invalid_annotation_value")
+            }
+            if stripsNulls { text.removeAll { $0 == "\0" } }
+            try addAnnotation(part.name, .string(text), to: &report)
+        }
+    }
+
+    private func addAnnotation(_ name: String, _ value: JSONValue, to report: inout CrashReport) throws {
+        guard !name.isEmpty, !name.unicodeScalars.contains(where: { $0.value < 0x20 || $0 == "\u{FFFD}" }) else {
+            throw Malformed("invalid_annotation_name")
+        }
+        if report.annotations[name] == nil, report.annotations.count >= limits.maxAnnotations {
+            throw Malformed("too_many_annotations")
+        }
+        report.annotations[name] = value
+    }
+}

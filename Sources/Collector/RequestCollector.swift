@@ -1,0 +1,210 @@
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOHTTP1
+import Telemetry
+
+/// The per-connection HTTP state machine: collects one request (head and body, within the size,
+/// memory and time limits), hands it to the worker pool, and writes the answer back on the event
+/// loop. It never runs pipeline work itself.
+final class RequestCollector: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    struct Context: Sendable {
+        let router: Router
+        let pool: WorkerPool
+        let inflight: InflightBytes
+        let telemetry: Telemetry
+        let maxRequestBytes: Int
+        let maxHeaderBytes: Int
+        let requestTimeout: TimeAmount
+        let draining: NIOLockedValueBox<Bool>
+        let active: ActiveRequests
+    }
+
+    private enum State {
+        case idle
+        case receiving(head: HTTPRequestHead, body: ByteBuffer, reserved: Int)
+        /// A response is on its way (worker running, or a refusal written); further input is ignored.
+        case responding
+    }
+
+    private let context: Context
+    private var state = State.idle
+    private var deadline: Scheduled<Void>?
+    /// Whether this connection's current request is counted in `active`.
+    private var counted = false
+
+    init(context: Context) { self.context = context }
+
+    func handlerAdded(context ctx: ChannelHandlerContext) { armHeadDeadline(ctx) }
+
+    /// A head must arrive whole within the request timeout: a client trickling header bytes
+    /// (slowloris) never looks idle to the read timeout.
+    private func armHeadDeadline(_ ctx: ChannelHandlerContext) {
+        deadline?.cancel()
+        deadline = ctx.eventLoop.scheduleTask(in: context.requestTimeout) { [weak self] in
+            guard let self, case .idle = self.state else { return }
+            ctx.close(promise: nil)
+        }
+    }
+
+    func channelRead(context ctx: ChannelHandlerContext, data: NIOAny) {
+        switch (unwrapInboundIn(data), state) {
+        case (.head(let head), .idle):
+            begin(head, ctx)
+        case (.body(var chunk), .receiving(let head, var body, let reserved)):
+            let total = body.readableBytes + chunk.readableBytes
+            guard total <= context.maxRequestBytes else { return refuse(.tooLarge, head: head, ctx, reason: "too_large") }
+            var reserved = reserved
+            if total > reserved {
+                let more = max(total - reserved, min(64 * 1024, context.maxRequestBytes - reserved))
+                guard self.context.inflight.reserve(more) else {
+                    self.context.inflight.release(reserved)
+                    state = .receiving(head: head, body: body, reserved: 0)
+                    return refuse(.retryLater, head: head, ctx, reason: "memory")
+                }
+                reserved += more
+            }
+            state = .responding  // avoid a copy-on-write of `body` while appending
+            body.writeBuffer(&chunk)
+            state = .receiving(head: head, body: body, reserved: reserved)
+        case (.end, .receiving(let head, let body, let reserved)):
+            dispatch(head, body, reserved: reserved, ctx)
+        case (_, .responding):
+            break
+        default:
+            break
+        }
+    }
+
+    private func begin(_ head: HTTPRequestHead, _ ctx: ChannelHandlerContext) {
+        context.active.begin()
+        counted = true
+        let headerBytes = head.headers.reduce(head.uri.utf8.count) { $0 + $1.name.utf8.count + $1.value.utf8.count + 4 }
+        guard headerBytes <= context.maxHeaderBytes else {
+            return refuse(.text(431, "Request Header Fields Too Large"), head: head, ctx, reason: "header_too_large")
+        }
+        let declared = head.headers.first(name: "content-length").flatMap { Int($0) }
+        if let declared, declared > context.maxRequestBytes {
+            return refuse(.tooLarge, head: head, ctx, reason: "too_large")
+        }
+        let reserve = min(declared ?? 0, context.maxRequestBytes)
+        guard context.inflight.reserve(reserve) else { return refuse(.retryLater, head: head, ctx, reason: "memory") }
+        if head.headers.first(name: "expect")?.lowercased() == "100-continue" {
+            ctx.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: .continue))), promise: nil)
+        }
+        state = .receiving(head: head, body: ctx.channel.allocator.buffer(capacity: reserve), reserved: reserve)
+        deadline?.cancel()
+        deadline = ctx.eventLoop.scheduleTask(in: context.requestTimeout) { [weak self] in
+            guard let self, case .receiving(let head, _, _) = self.state else { return }
+            self.refuse(.text(408, "Request Timeout"), head: head, ctx, reason: "request_timeout")
+        }
+    }
+
+    private func dispatch(_ head: HTTPRequestHead, _ body: ByteBuffer, reserved: Int, _ ctx: ChannelHandlerContext) {
+        deadline?.cancel()
+        state = .responding
+        let request = CollectorRequest(method: head.method.rawValue, uri: head.uri,
+                                       headers: head.headers.map { ($0.name, $0.value) }, body: body)
+        let keepAlive = head.isKeepAlive
+        guard let route = context.router.route(for: request.method, path: request.path), !route.inline else {
+            context.inflight.release(reserved)
+            return write(context.router.handle(request), version: head.version, keepAlive: keepAlive, ctx)
+        }
+        let loop = ctx.eventLoop
+        let bound = NIOLoopBound((self, ctx), eventLoop: loop)
+        let router = context.router, inflight = context.inflight
+        let accepted = context.pool.trySubmit {
+            let response = router.handle(request)
+            inflight.release(reserved)
+            loop.execute {
+                let (collector, ctx) = bound.value
+                collector.write(response, version: head.version, keepAlive: keepAlive, ctx)
+            }
+        }
+        if !accepted {
+            context.inflight.release(reserved)
+            overloaded(route: route, reason: "queue_full", bytes: body.readableBytes)
+            write(.retryLater, version: head.version, keepAlive: keepAlive, ctx)
+        }
+    }
+
+    /// Answers at once and closes: the rest of the body is not read.
+    private func refuse(_ response: CollectorResponse, head: HTTPRequestHead, _ ctx: ChannelHandlerContext, reason: String) {
+        deadline?.cancel()
+        var bytes = 0
+        if case .receiving(_, let body, let reserved) = state {
+            context.inflight.release(reserved)
+            bytes = body.readableBytes
+        }
+        if let route = context.router.route(for: head.method.rawValue, path: CollectorRequest.path(of: head.uri)), route.endpoint != nil {
+            report(route: route, response: response, reason: reason, bytes: bytes)
+        }
+        state = .responding
+        write(response, version: head.version, keepAlive: false, ctx)
+    }
+
+    private func overloaded(route: Router.Route, reason: String, bytes: Int) {
+        context.telemetry.count(MetricCatalog.overload, [("reason", reason)])
+        if route.endpoint != nil { report(route: route, response: .retryLater, reason: reason, bytes: bytes) }
+    }
+
+    /// The audit line and metrics of a crash refused by the front before reaching a worker.
+    private func report(route: Router.Route, response: CollectorResponse, reason: String, bytes: Int) {
+        let t = context.telemetry
+        t.count(MetricCatalog.incomingCrash, [("endpoint", route.endpoint!)])
+        if response.status == 503 {
+            if reason != "queue_full" { t.count(MetricCatalog.overload, [("reason", reason)]) }
+        } else {
+            t.count(MetricCatalog.malformed, [("reason", reason)])
+        }
+        let outcome: AuditRecord.Outcome = response.status == 413 ? .too_large : response.status == 503 ? .retry_later : .malformed
+        t.audit(AuditRecord(endpoint: route.endpoint!, outcome: outcome, reason: reason, payloadSize: bytes, status: response.status))
+    }
+
+    private func write(_ response: CollectorResponse, version: HTTPVersion, keepAlive: Bool, _ ctx: ChannelHandlerContext) {
+        let keepAlive = keepAlive && !context.draining.withLockedValue { $0 }
+        var headers = HTTPHeaders(response.headers.map { ($0.name, $0.value) })
+        headers.replaceOrAdd(name: "Content-Length", value: String(response.body.readableBytes))
+        headers.replaceOrAdd(name: "Connection", value: keepAlive ? "keep-alive" : "close")
+        context.telemetry.count(MetricCatalog.response, [("status", String(response.status))])
+        ctx.write(wrapOutboundOut(.head(HTTPResponseHead(version: version, status: .init(statusCode: response.status), headers: headers))), promise: nil)
+        ctx.write(wrapOutboundOut(.body(.byteBuffer(response.body))), promise: nil)
+        let done = ctx.writeAndFlush(wrapOutboundOut(.end(nil)))
+        finishCounting()
+        if keepAlive {
+            state = .idle
+            armHeadDeadline(ctx)
+        } else {
+            done.whenComplete { _ in ctx.close(promise: nil) }
+        }
+    }
+
+    func userInboundEventTriggered(context ctx: ChannelHandlerContext, event: Any) {
+        guard event is IdleStateHandler.IdleStateEvent else { return ctx.fireUserInboundEventTriggered(event) }
+        switch state {
+        case .idle: ctx.close(promise: nil)
+        case .receiving(let head, _, _): refuse(.text(408, "Request Timeout"), head: head, ctx, reason: "read_timeout")
+        case .responding: break  // a worker is on it; the pipeline has its own budgets
+        }
+    }
+
+    private func finishCounting() {
+        if counted { context.active.end() }
+        counted = false
+    }
+
+    func channelInactive(context ctx: ChannelHandlerContext) {
+        deadline?.cancel()
+        // A worker may still be on this request; its answer has nowhere to go, so stop waiting for it.
+        finishCounting()
+        if case .receiving(_, _, let reserved) = state { context.inflight.release(reserved) }
+        state = .responding
+        ctx.fireChannelInactive()
+    }
+
+    func errorCaught(context ctx: ChannelHandlerContext, error: Error) {
+        ctx.close(promise: nil)
+    }
+}

@@ -1,0 +1,228 @@
+import Crypto
+import Foundation
+import Testing
+@testable import Collector
+
+/// `/submit` end to end: a real HTTP client against the in-process server, asserting the answer,
+/// the stored raw crash, the audit line and the statsd packets.
+@Suite struct BreakpadIntakeTests {
+    static func sha256(_ bytes: [UInt8]) -> String {
+        SHA256.hash(data: bytes).map { String(format: "%02x", $0) }.joined()
+    }
+
+    /// Asserts an accepted answer and returns the crash ID.
+    static func crashID(of response: TestServer.Response) throws -> String {
+        #expect(response.status == 200)
+        #expect(response.body.hasPrefix("CrashID=bp-") && response.body.hasSuffix("\n"))
+        let id = String(response.body.dropFirst("CrashID=bp-".count).dropLast())
+        #expect(id.wholeMatch(of: #/[a-f0-9]{8}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{6}[0-9]{6}/#) != nil)
+        return id
+    }
+
+    @Test func crashpadGzippedMultipart() async throws {
+        let server = try await TestServer.start()
+        let dump = Fixtures.bytes("simple-crashpad.dmp")
+        var form = MultipartBody()
+        form.field("prod", "Electron")
+        form.field("ProductName", "Electron")
+        form.field("ver", "30.0.1")
+        form.file("upload_file_minidump", dump)
+        let response = try await server.submit(form.finished, gzip: true, headers: [("User-Agent", "Crashpad/0.8.0")])
+        let id = try Self.crashID(of: response)
+
+        #expect(id.hasSuffix("0" + CrashID.yymmdd(Date())))
+        let raw = try #require(server.captured.rawCrash(id))
+        #expect(raw["ProductName"] as? String == "Electron")
+        #expect(raw["uuid"] as? String == id)
+        #expect(raw["version"] as? Int == 2)
+        #expect((raw["submitted_timestamp"] as? String)?.hasSuffix("+00:00") == true)
+        let metadata = try #require(raw["metadata"] as? [String: Any])
+        #expect(metadata["payload"] as? String == "multipart")
+        #expect(metadata["payload_compressed"] as? String == "1")
+        #expect(metadata["user_agent"] as? String == "Crashpad/0.8.0")
+        #expect(metadata["throttle_rule"] as? String == "ACCEPT_ALL")
+        #expect((metadata["dump_checksums"] as? [String: String])?["upload_file_minidump"] == Self.sha256(dump))
+        let stored = try #require(server.captured[id])
+        #expect(Array(stored.dumps[0].bytes.readableBytesView) == dump)
+        #expect(server.capturedQueue.published == [id])
+
+        let audit = try #require(server.auditLines().first { $0["crash_id"] as? String == id })
+        #expect(audit["outcome"] as? String == "accepted")
+        #expect(audit["endpoint"] as? String == "breakpad")
+        #expect(audit["dumps"] as? [String] == ["upload_file_minidump"])
+        #expect(audit["queued"] as? Bool == true)
+        try await server.stop()
+    }
+
+    @Test func mozillaExtraJSONAndTwoDumps() async throws {
+        let server = try await TestServer.start()
+        let main = Fixtures.bytes("test.dmp"), browser = Fixtures.bytes("linux-mini.dmp")
+        var form = MultipartBody()
+        form.json("extra", #"{"ProductName":"Firefox","Version":"120.0","ReleaseChannel":"release","Email":"someone@example.com","TelemetryEnvironment":"{\"a\":1}"}"#)
+        form.file("upload_file_minidump", main)
+        form.file("upload_file_minidump_browser", browser)
+        let id = try Self.crashID(of: try await server.submit(form.finished))
+        let raw = try #require(server.captured.rawCrash(id))
+        #expect(raw["ProductName"] as? String == "Firefox")
+        #expect(raw["Email"] == nil)
+        let metadata = try #require(raw["metadata"] as? [String: Any])
+        #expect(metadata["payload"] as? String == "json")
+        #expect(metadata["collector_notes"] as? [String] == ["Removed Email from raw crash."])
+        let sums = try #require(metadata["dump_checksums"] as? [String: String])
+        #expect(sums == ["upload_file_minidump": Self.sha256(main), "upload_file_minidump_browser": Self.sha256(browser)])
+        #expect(Set(server.captured[id]!.dumpNames) == ["upload_file_minidump", "upload_file_minidump_browser"])
+        try await server.stop()
+    }
+
+    @Test func breakpadLinuxPlainPost() async throws {
+        let server = try await TestServer.start()
+        var form = MultipartBody()
+        form.field("ProductName", "Test")
+        form.field("Version", "1.0")
+        form.field("ptime", "1234")
+        form.file("upload_file_minidump", Fixtures.bytes("linux-mini.dmp"))
+        let id = try Self.crashID(of: try await server.submit(form.finished))
+        let raw = try #require(server.captured.rawCrash(id))
+        #expect(raw["ptime"] as? String == "1234")
+        #expect((raw["metadata"] as? [String: Any])?["payload_compressed"] as? String == "0")
+        try await server.stop()
+    }
+
+    /// Every malformed reason of the design: exact status and body, nothing stored, counted, audited.
+    @Test func malformedReasons() async throws {
+        let server = try await TestServer.start { $0.submitterToken = "s3cret" }
+        var good = MultipartBody()
+        good.field("ProductName", "Test")
+        let boundaryType = good.contentType
+        var badJSON = MultipartBody(); badJSON.json("extra", "{not json")
+        var arrayJSON = MultipartBody(); arrayJSON.json("extra", "[1,2]")
+        var onlyDump = MultipartBody(); onlyDump.file("upload_file_minidump", [1, 2, 3])
+        var reservedDump = MultipartBody(); reservedDump.field("ProductName", "T"); reservedDump.file("raw_crash", [1])
+        var badUUID = MultipartBody(); badUUID.field("ProductName", "T"); badUUID.field("uuid", "not-a-uuid")
+        var clientUUID = MultipartBody(); clientUUID.field("ProductName", "T"); clientUUID.field("uuid", "de1bb258-cbbf-4589-a673-34f800160918")
+
+        let cases: [(reason: String, status: Int, body: String, headers: [(String, String)], payload: [UInt8])] = [
+            ("no_content_type", 400, "Discarded=malformed_no_content_type", [], good.finished.bytes),
+            ("wrong_content_type", 400, "Discarded=malformed_wrong_content_type", [("Content-Type", "application/x-www-form-urlencoded")], Array("a=b".utf8)),
+            ("no_boundary", 400, "Discarded=malformed_no_boundary", [("Content-Type", "multipart/form-data")], good.finished.bytes),
+            ("no_content_length", 400, "Discarded=malformed_no_content_length", [("Content-Type", boundaryType)], []),
+            ("bad_gzip", 400, "Discarded=malformed_bad_gzip", [("Content-Type", boundaryType), ("Content-Encoding", "gzip")], good.finished.bytes),
+            ("invalid_payload_structure", 400, "Discarded=malformed_invalid_payload_structure", [("Content-Type", boundaryType)], good.bytes),
+            ("invalid_json", 400, "Discarded=malformed_invalid_json", [("Content-Type", badJSON.contentType)], badJSON.finished.bytes),
+            ("invalid_json_value", 400, "Discarded=malformed_invalid_json_value", [("Content-Type", arrayJSON.contentType)], arrayJSON.finished.bytes),
+            ("no_annotations", 400, "Discarded=malformed_no_annotations", [("Content-Type", onlyDump.contentType)], onlyDump.finished.bytes),
+            ("invalid_dump_name", 400, "Discarded=malformed_invalid_dump_name", [("Content-Type", reservedDump.contentType)], reservedDump.finished.bytes),
+            ("invalid_uuid", 400, "Discarded=malformed_invalid_uuid", [("Content-Type", badUUID.contentType), ("Authorization", "Bearer s3cret")], badUUID.finished.bytes),
+            ("unauthorized_uuid", 401, "Discarded=unauthorized_uuid", [("Content-Type", clientUUID.contentType), ("Authorization", "Bearer wrong")], clientUUID.finished.bytes),
+        ]
+        for c in cases {
+            let response = try await server.request(.POST, "/submit", headers: c.headers, body: c.payload)
+            #expect(response.status == c.status, "\(c.reason)")
+            #expect(response.body == c.body, "\(c.reason)")
+            #expect(await server.statsd.waitForLine(containing: "breakwater.malformed:1|c|#reason:\(c.reason)") != nil, "\(c.reason)")
+            #expect(server.auditLines().contains { $0["reason"] as? String == c.reason && $0["status"] as? Int == c.status }, "\(c.reason)")
+        }
+        #expect(server.captured.all.isEmpty)
+        #expect(server.capturedQueue.published.isEmpty)
+
+        // The same client crash ID with the right token is honoured.
+        let honoured = try await server.submit(clientUUID.finished, headers: [("Authorization", "Bearer s3cret")])
+        #expect(honoured.body == "CrashID=bp-de1bb258-cbbf-4589-a673-34f800160918\n")
+        try await server.stop()
+    }
+
+    @Test func bodyOverTheLimitIs413() async throws {
+        let server = try await TestServer.start { $0.maxRequestBytes = 50_000 }
+        var form = MultipartBody()
+        form.field("ProductName", "Test")
+        form.file("upload_file_minidump", Fixtures.bytes("pipeline-inlines-macos-segv.dmp"))
+        let response = try await server.submit(form.finished)
+        #expect(response.status == 413)
+        #expect(response.body == "Discarded=too_large")
+        #expect(server.captured.all.isEmpty)
+        #expect(await server.statsd.waitForLine(containing: "breakwater.malformed:1|c|#reason:too_large") != nil)
+        #expect(server.auditLines().contains { $0["outcome"] as? String == "too_large" })
+        try await server.stop()
+    }
+
+    @Test func gzipBombIs413WithBoundedMemory() async throws {
+        let server = try await TestServer.start { $0.maxDecompressedBytes = 8 << 20 }
+        var form = MultipartBody()
+        form.field("ProductName", "Test")
+        form.file("upload_file_minidump", [UInt8](repeating: 0, count: 200 << 20))
+        let bomb = Gzip.compress(form.finished.bytes)
+        #expect(bomb.count < 1 << 20)
+        let response = try await server.request(.POST, "/submit", headers: [("Content-Type", form.contentType), ("Content-Encoding", "gzip")], body: bomb)
+        #expect(response.status == 413)
+        #expect(response.body == "Discarded=too_large")
+        #expect(server.captured.all.isEmpty)
+        try await server.stop()
+    }
+
+    @Test func statsdPacketsForOneCrash() async throws {
+        let server = try await TestServer.start()
+        var form = MultipartBody()
+        form.field("ProductName", "Test")
+        form.file("upload_file_minidump", Fixtures.bytes("linux-mini.dmp"))
+        _ = try Self.crashID(of: try await server.submit(form.finished))
+        for fragments in [["breakwater.incoming_crash:1|c|#endpoint:breakpad"], ["breakwater.throttle:1|c|#result:accept"],
+                          ["breakwater.throttle_rule:1|c|#rule:ACCEPT_ALL"], ["breakwater.crash_size:", "|h|#payload:uncompressed"],
+                          ["breakwater.decode.time:", "|ms"], ["breakwater.throttle.time:", "|ms"], ["breakwater.store.time:", "|ms"],
+                          ["breakwater.publish.time:", "|ms"], ["breakwater.request.time:", "|ms"],
+                          ["breakwater.save_crash:1|c|#result:success"], ["breakwater.publish_crash:1|c|#result:success"],
+                          ["breakwater.response:1|c|#status:200"]] {
+            #expect(await server.statsd.waitForLine(containingAll: fragments) != nil, "\(fragments)")
+        }
+        #expect(server.statsd.datagrams.allSatisfy { $0.count <= 1432 })
+        try await server.stop()
+    }
+
+    @Test func fullWorkerQueueAnswers503() async throws {
+        let storage = CapturingCrashStorage()
+        storage.delay = 1.0
+        let server = try await TestServer.start(configure: { $0.workers = 1; $0.workerQueue = 1 }, storage: storage)
+        var form = MultipartBody()
+        form.field("ProductName", "Test")
+        let body = form.finished
+        let responses = try await withThrowingTaskGroup(of: TestServer.Response.self) { group in
+            for _ in 0..<5 { group.addTask { try await server.submit(body) } }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+        let busy = responses.filter { $0.status == 503 }
+        #expect(busy.count >= 2)
+        #expect(busy.allSatisfy { $0.body == "Discarded=retry_later" && $0.headers.first(name: "Retry-After") != nil })
+        #expect(responses.filter { $0.status == 200 }.count >= 1)
+        #expect(await server.statsd.waitForLine(containing: "breakwater.overload:1|c|#reason:queue_full") != nil)
+        #expect(server.auditLines().contains { $0["outcome"] as? String == "retry_later" && $0["reason"] as? String == "queue_full" })
+        try await server.stop()
+    }
+
+    @Test func storageFailureIs503NeverACrashID() async throws {
+        let storage = CapturingCrashStorage()
+        storage.failing = true
+        let server = try await TestServer.start(storage: storage)
+        var form = MultipartBody()
+        form.field("ProductName", "Test")
+        let response = try await server.submit(form.finished)
+        #expect(response.status == 503)
+        #expect(response.body == "Discarded=retry_later")
+        #expect(response.headers.first(name: "Retry-After") != nil)
+        #expect(server.capturedQueue.published.isEmpty)
+        try await server.stop()
+    }
+
+    @Test func inFlightRequestIsAnsweredDuringShutdown() async throws {
+        let storage = CapturingCrashStorage()
+        storage.delay = 1.0
+        let server = try await TestServer.start(storage: storage)
+        var form = MultipartBody()
+        form.field("ProductName", "Test")
+        let body = form.finished
+        async let response = server.submit(body)
+        try await Task.sleep(nanoseconds: 300_000_000)
+        await server.collector.shutdown(deadline: Date().addingTimeInterval(5))
+        let id = try Self.crashID(of: try await response)
+        #expect(storage[id] != nil)
+        try await server.client.shutdown()
+    }
+}

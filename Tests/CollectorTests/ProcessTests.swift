@@ -1,0 +1,69 @@
+import Foundation
+import Testing
+@testable import Collector
+
+/// The executable as operators run it: a bare start, check-config, SIGTERM.
+@Suite(.serialized) struct ProcessTests {
+    @Test func sigtermFinishesARequestStillArriving() async throws {
+        let collector = try await CollectorProcess()
+        var form = MultipartBody()
+        form.field("ProductName", "Test")
+        form.file("upload_file_minidump", Fixtures.bytes("linux-mini.dmp"))
+        let body = form.finished.bytes
+        let connection = try RawConnection(port: collector.port)
+        connection.send(RawConnection.head(contentType: form.contentType, contentLength: body.count))
+        connection.send(Array(body.prefix(1000)))
+        try await Task.sleep(nanoseconds: 200_000_000)
+        collector.signal(SIGTERM)
+        try await Task.sleep(nanoseconds: 300_000_000)
+        connection.send(Array(body.dropFirst(1000)))
+        let answer = connection.readAll(timeout: 5)
+        #expect(answer.hasPrefix("HTTP/1.1 200"))
+        #expect(answer.contains("CrashID=bp-"))
+        #expect(await collector.waitForExit(timeout: 10) == 0)
+        let log = collector.log
+        #expect(log.contains("\"Type\":\"crash\""))
+        #expect(log.contains("\"outcome\":\"accepted\""))
+        // After SIGTERM nothing new is accepted.
+        #expect((try? RawConnection(port: collector.port)) == nil)
+    }
+
+    @Test func bareStartAnswersACrash() async throws {
+        let collector = try await CollectorProcess()
+        var form = MultipartBody()
+        form.field("ProductName", "Test")
+        let connection = try RawConnection(port: collector.port)
+        connection.send(RawConnection.head(contentType: form.contentType, contentLength: form.finished.bytes.count, extra: "Connection: close\r\n"))
+        connection.send(form.finished.bytes)
+        #expect(connection.readAll(timeout: 5).contains("CrashID=bp-"))
+        collector.signal(SIGINT)
+        #expect(await collector.waitForExit(timeout: 10) == 0)
+    }
+
+    @Test func checkConfigMasksSecretsAndRefusesBadValues() throws {
+        func run(_ env: [String: String]) throws -> (Int32, String) {
+            let p = Process()
+            p.executableURL = CollectorProcess.executable
+            p.arguments = ["check-config"]
+            p.currentDirectoryURL = CollectorProcess.root
+            p.environment = env
+            let out = Pipe()
+            p.standardOutput = out
+            p.standardError = out
+            try p.run()
+            let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            p.waitUntilExit()
+            return (p.terminationStatus, text)
+        }
+        let (ok, text) = try run(["AWS_SECRET_ACCESS_KEY": "hunter2secret", "SUBMITTER_TOKEN": "tok3n",
+                                  "RABBITMQ_URL": "amqp://user:pa55word@broker:5672/vhost"])
+        #expect(ok == 0)
+        #expect(text.contains("AWS_SECRET_ACCESS_KEY=********"))
+        #expect(text.contains("RABBITMQ_URL=amqp://user:********@broker:5672/vhost"))
+        #expect(!text.contains("hunter2secret") && !text.contains("tok3n") && !text.contains("pa55word"))
+        #expect(text.contains("route: POST /submit"))
+        let (bad, message) = try run(["WORKERS": "many"])
+        #expect(bad != 0)
+        #expect(message.contains("WORKERS") && message.contains("many"))
+    }
+}

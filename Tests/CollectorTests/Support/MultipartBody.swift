@@ -1,0 +1,65 @@
+import CZlib
+import Foundation
+
+/// Builds multipart/form-data bodies the way crash reporters send them.
+struct MultipartBody {
+    var boundary = "------------------------breakwater\(UInt32.random(in: 0...UInt32.max))"
+    var mixed = false
+    private(set) var bytes: [UInt8] = []
+    private var closed = false
+
+    var contentType: String { "multipart/\(mixed ? "mixed" : "form-data"); boundary=\(boundary)" }
+
+    mutating func field(_ name: String, _ value: String) {
+        part(headers: "Content-Disposition: form-data; name=\"\(name)\"", body: Array(value.utf8))
+    }
+
+    mutating func json(_ name: String, _ json: String) {
+        part(headers: "Content-Disposition: form-data; name=\"\(name)\"\r\nContent-Type: application/json", body: Array(json.utf8))
+    }
+
+    mutating func file(_ name: String, filename: String = "file.dmp", _ body: [UInt8]) {
+        part(headers: "Content-Disposition: form-data; name=\"\(name)\"; filename=\"\(filename)\"\r\nContent-Type: application/octet-stream", body: body)
+    }
+
+    mutating func part(headers: String, body: [UInt8]) {
+        bytes += Array("--\(boundary)\r\n\(headers)\r\n\r\n".utf8) + body + Array("\r\n".utf8)
+    }
+
+    /// The bytes with the closing delimiter.
+    var finished: MultipartBody {
+        var copy = self
+        copy.bytes += Array("--\(boundary)--\r\n".utf8)
+        return copy
+    }
+}
+
+enum Gzip {
+    static func compress(_ input: [UInt8]) -> [UInt8] {
+        var stream = z_stream()
+        deflateInit2_(&stream, 6, Z_DEFLATED, 16 + 15, 8, Z_DEFAULT_STRATEGY, ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size))
+        defer { deflateEnd(&stream) }
+        var output = [UInt8](repeating: 0, count: Int(deflateBound(&stream, uLong(input.count))) + 32)
+        var input = input
+        let count = input.withUnsafeMutableBufferPointer { inBuf in
+            output.withUnsafeMutableBufferPointer { outBuf in
+                stream.next_in = inBuf.baseAddress
+                stream.avail_in = uInt(inBuf.count)
+                stream.next_out = outBuf.baseAddress
+                stream.avail_out = uInt(outBuf.count)
+                deflate(&stream, Z_FINISH)
+                return outBuf.count - Int(stream.avail_out)
+            }
+        }
+        return Array(output[0..<count])
+    }
+}
+
+enum Fixtures {
+    static let folder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().appendingPathComponent("Fixtures")
+
+    static func bytes(_ name: String) -> [UInt8] {
+        Array(try! Data(contentsOf: folder.appendingPathComponent(name)))
+    }
+}
