@@ -5,17 +5,36 @@ import Glibc
 
 /// The publish backlog on disk: an append-only journal of `+<crash id>` and `-<crash id>`
 /// lines, each fsynced, so crash IDs not yet queued survive a restart. It is rewritten with
-/// only the pending IDs when opened, and emptied when nothing is pending.
+/// only the pending IDs when opened, and emptied when nothing is pending. One process at a
+/// time: a second one would compact the journal under the first one's feet.
 final class BacklogFile {
     struct IOError: Error, CustomStringConvertible {
         let description: String
     }
 
     let path: String
-    private var fd: Int32
+    private let fd: Int32
+    private let lockFD: Int32
 
     /// Opens (creating) the journal and returns it with the crash IDs still pending, oldest first.
     static func open(path: String) throws -> (BacklogFile, [String]) {
+        let lockFD = Glibc.open(path + ".lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        guard lockFD >= 0 else { throw error("cannot open \(path).lock") }
+        guard flock(lockFD, LOCK_EX | LOCK_NB) == 0 else {
+            close(lockFD)
+            throw IOError(description: "publish backlog \(path) is in use by another process")
+        }
+        do {
+            let (fd, pending) = try compact(path)
+            return (BacklogFile(path: path, fd: fd, lockFD: lockFD), pending)
+        } catch {
+            close(lockFD)
+            throw error
+        }
+    }
+
+    /// Rewrites the journal with only the pending IDs; returns it open for appending.
+    private static func compact(_ path: String) throws -> (Int32, [String]) {
         let pending = try replay(path)
         let tmp = path + ".tmp"
         try write(pending.map { "+\($0)\n" }.joined(), to: tmp)
@@ -23,15 +42,19 @@ final class BacklogFile {
         try syncDirectory(of: path)
         let fd = Glibc.open(path, O_WRONLY | O_APPEND | O_CLOEXEC)
         guard fd >= 0 else { throw error("cannot open \(path)") }
-        return (BacklogFile(path: path, fd: fd), pending)
+        return (fd, pending)
     }
 
-    private init(path: String, fd: Int32) {
+    private init(path: String, fd: Int32, lockFD: Int32) {
         self.path = path
         self.fd = fd
+        self.lockFD = lockFD
     }
 
-    deinit { close(fd) }
+    deinit {
+        close(fd)
+        close(lockFD)
+    }
 
     func recordAdded(_ crashID: String) throws { try append("+\(crashID)\n") }
 

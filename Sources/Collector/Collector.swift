@@ -29,7 +29,9 @@ public final class Collector: Sendable {
         let queue = try queue ?? Backends.queue(config, telemetry: telemetry)
         pipeline = CrashPipeline(throttler: throttler,
                                  saver: CrashSaver(storage: storage, telemetry: telemetry),
-                                 publisher: QueuePublisher(queue: queue, telemetry: telemetry),
+                                 publisher: QueuePublisher(queue: queue, telemetry: telemetry,
+                                                           backlog: try Backends.publishBacklog(config, telemetry: telemetry),
+                                                           budget: config.publishBudget),
                                  telemetry: telemetry)
         router = Self.routes(config: config, pipeline: pipeline, telemetry: telemetry)
         pool = WorkerPool(workers: config.workers, queueCapacity: config.workerQueue, telemetry: telemetry)
@@ -48,6 +50,7 @@ public final class Collector: Sendable {
         let heartbeat = HeartbeatResource(checks: [
             ("storage", pipeline.saver.storage.check),
             ("queue", pipeline.publisher.queue.check),
+            ("publish_backlog", pipeline.publisher.check),
         ])
         let version = VersionResource(path: config.versionFile)
         return Router(routes: [
@@ -73,6 +76,8 @@ public final class Collector: Sendable {
         await server.stopAccepting()
         let answered = active.wait(until: deadline)
         let drained = pool.drain(until: deadline) && answered
+        // Crash IDs the broker has not taken yet get the rest of the deadline.
+        pipeline.publisher.flush(until: deadline)
         // Let the event loops write the last answers before they stop.
         try? await Task.sleep(nanoseconds: 100_000_000)
         try? await group.shutdownGracefully()

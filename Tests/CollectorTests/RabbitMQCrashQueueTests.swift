@@ -129,13 +129,21 @@ import Telemetry
         let ids = Self.newCrashIDs(6)
 
         // First run: the queue refuses everything, so the IDs are journaled.
-        let first = QueuePublisher(queue: RefusingQueue(), telemetry: telemetry,
-                                   backlog: try PublishBacklog(path: path, telemetry: telemetry), budget: 0)
-        for id in ids { #expect(first.publish(id) == false) }
-        #expect(first.flush(until: Date()) == false)
+        do {
+            let first = QueuePublisher(queue: RefusingQueue(), telemetry: telemetry,
+                                       backlog: try PublishBacklog(path: path, telemetry: telemetry), budget: 0)
+            for id in ids { #expect(first.publish(id) == false) }
+            #expect(first.flush(until: Date()) == false)
+        }
 
         // Second run, with the real broker: the journaled IDs are queued, and the file emptied.
-        let backlog = try PublishBacklog(path: path, telemetry: telemetry)
+        // The first run's journal is released once its stopped drain thread has exited.
+        var reopened: PublishBacklog?
+        for _ in 0..<100 where reopened == nil {
+            reopened = try? PublishBacklog(path: path, telemetry: telemetry)
+            if reopened == nil { Thread.sleep(forTimeInterval: 0.02) }
+        }
+        let backlog = try #require(reopened)
         #expect(backlog.crashIDs == ids)
         let queue = try RabbitMQCrashQueue(url: broker.url, queue: name, telemetry: telemetry)
         let second = QueuePublisher(queue: queue, telemetry: telemetry, backlog: backlog)

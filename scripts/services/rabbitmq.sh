@@ -64,7 +64,8 @@ node_env() {
 
 ctl() { "$BIN/rabbitmqctl" -q -n "$NODE" "$@"; }
 
-running() { [ -f "$D/pid" ] && ctl status >/dev/null 2>&1; }
+# The Erlang node answers (its broker app may be stopped: see stop-app).
+running() { ctl ping >/dev/null 2>&1; }
 
 password() {
     [ -f "$D/password" ] || head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$D/password"
@@ -80,12 +81,19 @@ print_exports() {
 start() {
     install_if_missing
     node_env
-    if running; then log "already running ($NODE, port $AMQP_PORT)"; print_exports; return; fi
+    if running; then
+        # A test run killed between stop-app and start-app leaves the broker app stopped.
+        ctl start_app >&2 && ctl await_startup >&2
+        log "already running ($NODE, port $AMQP_PORT)"
+        print_exports
+        return
+    fi
     mkdir -p "$D/mnesia" "$D/log"
     echo '[].' > "$D/enabled_plugins"
     echo 'loopback_users = none' > "$D/rabbitmq.conf"
     touch "$D/rabbitmq-env.conf"
-    "$BIN/rabbitmq-server" -detached >"$D/log/start.out" 2>&1
+    # From its own folder, so an erl_crash.dump lands there and not in the checkout.
+    (cd "$D" && "$BIN/rabbitmq-server" -detached >"$D/log/start.out" 2>&1)
     if ! ctl wait "$D/pid" --timeout 60 >&2; then
         log "node did not start; see $D/log"; exit 1
     fi
