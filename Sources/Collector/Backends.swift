@@ -25,7 +25,9 @@ public enum Backends {
         case "rabbitmq":
             guard !config.rabbitmqURL.isEmpty else { throw StartupError("CRASHQUEUE=rabbitmq needs RABBITMQ_URL (or CLOUDAMQP_URL)") }
             do {
-                return try RabbitMQCrashQueue(url: config.rabbitmqURL, queue: config.rabbitmqQueue, telemetry: telemetry)
+                // No more connections than workers can use at once.
+                return try RabbitMQCrashQueue(url: config.rabbitmqURL, queue: config.rabbitmqQueue, telemetry: telemetry,
+                                              poolSize: min(config.workers, 4))
             } catch {
                 throw StartupError("cannot start the RabbitMQ crash queue: \(error)")
             }

@@ -20,8 +20,13 @@ public struct Republisher: Sendable {
 
     public struct Report: Sendable {
         public var queued: [String] = []
-        /// Crash ID and the last error, for IDs the queue did not take after all attempts.
-        public var failed: [(crashID: String, error: String)] = []
+        /// The ID the queue did not take after all attempts, and the last error.
+        public var failed: (crashID: String, error: String)?
+        /// IDs not tried because an earlier one failed: the queue is down, so trying each
+        /// would only multiply the wait.
+        public var notAttempted: [String] = []
+
+        public var succeeded: Bool { failed == nil }
     }
 
     public let queue: CrashQueue
@@ -62,24 +67,37 @@ public struct Republisher: Sendable {
         }
     }
 
-    /// Publishes each ID, retrying with backoff; never stops at the first failure.
+    /// Publishes the IDs in order, each retried with backoff; stops at the first one that still
+    /// fails, so the report says exactly which IDs to run again.
     public func republish(_ crashIDs: [String]) -> Report {
         var report = Report()
-        for id in crashIDs {
-            var backoff = Backoff(initial: 0.2, maximum: 2)
-            for attempt in 1...attempts {
-                do {
-                    try queue.publish(id)
-                    report.queued.append(id)
-                    logger.info("republished", metadata: ["crash_id": "\(id)"])
-                    break
-                } catch {
-                    guard attempt == attempts else { Thread.sleep(forTimeInterval: backoff.next()); continue }
-                    report.failed.append((id, "\(error)"))
-                    logger.error("republish failed", metadata: ["crash_id": "\(id)", "error": "\(error)"])
-                }
+        for (index, id) in crashIDs.enumerated() {
+            if let error = publish(id) {
+                report.failed = (id, "\(error)")
+                report.notAttempted = Array(crashIDs[(index + 1)...])
+                logger.error("republish failed", metadata: ["crash_id": "\(id)", "error": "\(error)",
+                                                          "not_attempted": "\(report.notAttempted.count)"])
+                break
             }
+            report.queued.append(id)
+            logger.info("republished", metadata: ["crash_id": "\(id)"])
         }
         return report
+    }
+
+    /// nil once the queue has the ID, else the last error.
+    private func publish(_ id: String) -> Error? {
+        var backoff = Backoff(initial: 0.2, maximum: 2)
+        var lastError: Error?
+        for attempt in 1...attempts {
+            do {
+                try queue.publish(id)
+                return nil
+            } catch {
+                lastError = error
+                if attempt < attempts { Thread.sleep(forTimeInterval: backoff.next()) }
+            }
+        }
+        return lastError
     }
 }
