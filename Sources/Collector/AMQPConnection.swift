@@ -9,8 +9,8 @@ final class AMQPConnection {
     /// Heartbeat negotiated with the broker. rabbitmq-c only handles heartbeats inside library
     /// calls, so a connection idle longer than this is presumed dropped by the broker.
     static let heartbeatSeconds: Int32 = 60
-    /// Where amqps:// finds trusted CAs: rabbitmq-c does not load OpenSSL's default paths.
-    static let caBundle = ProcessInfo.processInfo.environment["SSL_CERT_FILE"] ?? "/etc/ssl/certs/ca-certificates.crt"
+    /// Where amqps:// finds trusted CAs by default: rabbitmq-c does not load OpenSSL's default paths.
+    static let systemCABundle = ProcessInfo.processInfo.environment["SSL_CERT_FILE"] ?? "/etc/ssl/certs/ca-certificates.crt"
 
     let url: AMQPURL
     let state: amqp_connection_state_t
@@ -20,11 +20,12 @@ final class AMQPConnection {
     private var deliveryTag: UInt64 = 0
 
     /// Connects, logs in, opens the channel, turns confirms on and declares `queue` durable.
-    init(url: AMQPURL, queue: String, timeout: Double) throws {
+    /// - Parameter caBundle: PEM file of the CAs trusted for amqps:// (the peer and its host name are verified).
+    init(url: AMQPURL, queue: String, timeout: Double, caBundle: String = systemCABundle) throws {
         self.url = url
         guard let state = amqp_new_connection() else { throw RabbitMQError(kind: .connect, url: url.masked, message: "out of memory") }
         self.state = state
-        try open(queue: queue, timeout: timeout)
+        try open(queue: queue, timeout: timeout, caBundle: caBundle)
     }
 
     deinit {
@@ -37,14 +38,14 @@ final class AMQPConnection {
 
     var idleSeconds: Double { Double(MonotonicClock.now() - lastUsed) / 1e9 }
 
-    private func open(queue: String, timeout: Double) throws {
+    private func open(queue: String, timeout: Double, caBundle: String) throws {
         guard let socket = url.tls ? amqp_ssl_socket_new(state) : amqp_tcp_socket_new(state) else {
             throw failure(.connect, "cannot create a socket")
         }
         if url.tls {
             amqp_ssl_socket_set_verify_peer(socket, 1)
             amqp_ssl_socket_set_verify_hostname(socket, 1)
-            try check(amqp_ssl_socket_set_cacert(socket, Self.caBundle), .connect, "cannot load CA bundle \(Self.caBundle)")
+            try check(amqp_ssl_socket_set_cacert(socket, caBundle), .connect, "cannot load CA bundle \(caBundle)")
         }
         var tv = Self.duration(timeout)
         amqp_set_handshake_timeout(state, &tv)
@@ -118,10 +119,8 @@ final class AMQPConnection {
     }
 
     /// Asks the broker whether `queue` exists: a round trip proving the connection works.
-    func ping(queue: String, timeout: Double) throws {
+    func ping(queue: String) throws {
         defer { lastUsed = MonotonicClock.now(); amqp_maybe_release_buffers(state) }
-        var tv = Self.duration(timeout)
-        amqp_set_rpc_timeout(state, &tv)
         queue.withCString { name in
             _ = amqp_queue_declare(state, channel, amqp_cstring_bytes(name), 1, 0, 0, 0, amqp_empty_table)
         }

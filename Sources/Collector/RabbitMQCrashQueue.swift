@@ -17,6 +17,7 @@ public final class RabbitMQCrashQueue: CrashQueue, @unchecked Sendable {
     private let pool: AMQPConnectionPool
     private let connectTimeout: Double
     private let confirmTimeout: Double
+    private let caBundle: String
     private let telemetry: Telemetry
     private let logger: Logger
     private let lock = NIOLock()
@@ -29,16 +30,18 @@ public final class RabbitMQCrashQueue: CrashQueue, @unchecked Sendable {
     ///   - poolSize: connections kept; more workers than this wait their turn.
     ///   - connectTimeout: seconds for TCP, TLS and AMQP handshakes and each RPC.
     ///   - confirmTimeout: seconds to wait for the broker's confirm of one message.
+    ///   - caBundle: PEM file of the CAs trusted for amqps://; the system bundle by default.
     public init(url: String, queue: String, telemetry: Telemetry, poolSize: Int = 4,
-                connectTimeout: Double = 5, confirmTimeout: Double = 2) throws {
+                connectTimeout: Double = 5, confirmTimeout: Double = 2, caBundle: String? = nil) throws {
         self.url = try AMQPURL(url)
         maskedURL = self.url.masked
         queueName = queue
         self.connectTimeout = connectTimeout
         self.confirmTimeout = confirmTimeout
+        self.caBundle = caBundle ?? AMQPConnection.systemCABundle
         self.telemetry = telemetry
         logger = telemetry.logger("breakwater.rabbitmq")
-        let first = try AMQPConnection(url: self.url, queue: queue, timeout: connectTimeout)
+        let first = try AMQPConnection(url: self.url, queue: queue, timeout: connectTimeout, caBundle: self.caBundle)
         telemetry.count(MetricCatalog.queueReconnect)
         pool = AMQPConnectionPool(size: poolSize, first: first)
         logger.info("rabbitmq queue ready", metadata: ["url": "\(maskedURL)", "queue": "\(queue)"])
@@ -71,7 +74,7 @@ public final class RabbitMQCrashQueue: CrashQueue, @unchecked Sendable {
             let done: Void? = try pool.withSlot(timeout: 0.5) { slot in
                 let connection = try self.connection(in: slot)
                 do {
-                    try connection.ping(queue: queueName, timeout: connectTimeout)
+                    try connection.ping(queue: queueName)
                 } catch {
                     if connection.isBroken { slot.connection = nil }
                     throw error
@@ -93,7 +96,7 @@ public final class RabbitMQCrashQueue: CrashQueue, @unchecked Sendable {
             throw RabbitMQError(kind: .backingOff, url: maskedURL, message: String(format: "reconnecting in %.1f s after a failure", wait))
         }
         do {
-            let c = try AMQPConnection(url: url, queue: queueName, timeout: connectTimeout)
+            let c = try AMQPConnection(url: url, queue: queueName, timeout: connectTimeout, caBundle: caBundle)
             lock.withLock { backoff.reset(); nextConnect = 0 }
             telemetry.count(MetricCatalog.queueReconnect)
             logger.info("rabbitmq connection opened", metadata: ["url": "\(maskedURL)"])

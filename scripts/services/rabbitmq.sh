@@ -10,6 +10,8 @@
 #
 # `start` prints, for `eval`:
 #   BREAKWATER_TEST_RABBITMQ_URL        amqp://breakwater:<password>@127.0.0.1:<port>/breakwater
+#   BREAKWATER_TEST_RABBITMQ_TLS_URL    the same over TLS: amqps://breakwater:<password>@localhost:<tls port>/breakwater
+#   BREAKWATER_TEST_RABBITMQ_CA         the CA (PEM) that signed the node's TLS certificate
 #   BREAKWATER_TEST_RABBITMQ_STOP_APP   shell command stopping the broker (node stays up)
 #   BREAKWATER_TEST_RABBITMQ_START_APP  shell command starting it again and waiting until it answers
 set -euo pipefail
@@ -47,9 +49,9 @@ free_port() {
 
 # The node's environment; ports are chosen once and kept in $D/ports.
 node_env() {
-    if [ ! -f "$D/ports" ]; then
+    if ! grep -q TLS_PORT "$D/ports" 2>/dev/null; then
         mkdir -p "$D"
-        echo "AMQP_PORT=$(free_port) DIST_PORT=$(free_port) EPMD_PORT=$(free_port)" > "$D/ports"
+        echo "AMQP_PORT=$(free_port) TLS_PORT=$(free_port) DIST_PORT=$(free_port) EPMD_PORT=$(free_port)" > "$D/ports"
     fi
     # shellcheck disable=SC1091
     eval "$(cat "$D/ports")"
@@ -72,8 +74,23 @@ password() {
     cat "$D/password"
 }
 
+# A throwaway CA and a certificate for localhost signed by it, for the TLS listener.
+make_tls() {
+    local t="$D/tls"
+    [ -f "$t/server.pem" ] && return
+    mkdir -p "$t"
+    openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=breakwater test CA" \
+        -keyout "$t/ca.key" -out "$t/ca.pem" 2>/dev/null
+    openssl req -newkey rsa:2048 -nodes -subj "/CN=localhost" -keyout "$t/server.key" -out "$t/server.csr" 2>/dev/null
+    printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\n' > "$t/san.ext"
+    openssl x509 -req -in "$t/server.csr" -CA "$t/ca.pem" -CAkey "$t/ca.key" -CAcreateserial -days 3650 \
+        -extfile "$t/san.ext" -out "$t/server.pem" 2>/dev/null
+}
+
 print_exports() {
     echo "export BREAKWATER_TEST_RABBITMQ_URL='amqp://$USER_NAME:$(password)@127.0.0.1:$AMQP_PORT/$VHOST'"
+    echo "export BREAKWATER_TEST_RABBITMQ_TLS_URL='amqps://$USER_NAME:$(password)@localhost:$TLS_PORT/$VHOST'"
+    echo "export BREAKWATER_TEST_RABBITMQ_CA='$D/tls/ca.pem'"
     echo "export BREAKWATER_TEST_RABBITMQ_STOP_APP='SERVICES_DIR=$SERVICES_DIR $SCRIPT stop-app'"
     echo "export BREAKWATER_TEST_RABBITMQ_START_APP='SERVICES_DIR=$SERVICES_DIR $SCRIPT start-app'"
 }
@@ -90,7 +107,16 @@ start() {
     fi
     mkdir -p "$D/mnesia" "$D/log"
     echo '[].' > "$D/enabled_plugins"
-    echo 'loopback_users = none' > "$D/rabbitmq.conf"
+    make_tls
+    cat > "$D/rabbitmq.conf" <<CONF
+loopback_users = none
+listeners.ssl.1 = 127.0.0.1:$TLS_PORT
+ssl_options.cacertfile = $D/tls/ca.pem
+ssl_options.certfile = $D/tls/server.pem
+ssl_options.keyfile = $D/tls/server.key
+ssl_options.verify = verify_none
+ssl_options.fail_if_no_peer_cert = false
+CONF
     touch "$D/rabbitmq-env.conf"
     # From its own folder, so an erl_crash.dump lands there and not in the checkout.
     (cd "$D" && "$BIN/rabbitmq-server" -detached >"$D/log/start.out" 2>&1)

@@ -18,14 +18,20 @@ struct RabbitMQTestBroker {
     }
 
     let url: String
+    /// The same broker over TLS (amqps://localhost), and the CA that signed its certificate.
+    let tlsURL: String
+    let caBundle: String
     private let stopAppCommand: String
     private let startAppCommand: String
 
     init() throws {
         let env = ProcessInfo.processInfo.environment
-        guard let url = env["BREAKWATER_TEST_RABBITMQ_URL"], let stop = env["BREAKWATER_TEST_RABBITMQ_STOP_APP"],
+        guard let url = env["BREAKWATER_TEST_RABBITMQ_URL"], let tlsURL = env["BREAKWATER_TEST_RABBITMQ_TLS_URL"],
+              let ca = env["BREAKWATER_TEST_RABBITMQ_CA"], let stop = env["BREAKWATER_TEST_RABBITMQ_STOP_APP"],
               let start = env["BREAKWATER_TEST_RABBITMQ_START_APP"] else { throw NotConfigured() }
         self.url = url
+        self.tlsURL = tlsURL
+        caBundle = ca
         stopAppCommand = stop
         startAppCommand = start
     }
