@@ -129,7 +129,11 @@ import Telemetry
 
         let ids = published.value.map(\.id)
         let bodies = try broker.drain(name).map(\.body)
-        #expect(Set(bodies) == Set(ids), "every crash ID reached the queue")
+        let missing = published.value.enumerated().filter { !Set(bodies).contains($0.element.id) }
+        #expect(missing.isEmpty, """
+            every crash ID reached the queue; missing \(missing.count) of \(ids.count) \
+            (positions \(missing.map(\.offset)), confirmed directly: \(missing.filter(\.element.queued).count))
+            """)
         #expect(published.value.contains { !$0.queued }, "some went through the backlog")
         // A duplicate is only possible for a publish the broker did not confirm.
         let duplicates = bodies.count - Set(bodies).count

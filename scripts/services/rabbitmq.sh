@@ -100,7 +100,10 @@ start() {
     node_env
     if running; then
         # A test run killed between stop-app and start-app leaves the broker app stopped.
-        ctl start_app >&2 && ctl await_startup >&2
+        # (start_app only then: calling it on a running broker is not a clean no-op.)
+        if ! "$BIN/rabbitmq-diagnostics" -q -n "$NODE" is_running | grep -q "fully booted and running"; then
+            ctl start_app >&2 && ctl await_startup >&2
+        fi
         log "already running ($NODE, port $AMQP_PORT)"
         print_exports
         return
