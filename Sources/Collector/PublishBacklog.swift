@@ -26,6 +26,7 @@ public final class PublishBacklog: @unchecked Sendable {
         self.errorThreshold = errorThreshold
         self.telemetry = telemetry
         logger = telemetry.logger("breakwater.backlog")
+        telemetry.gauge(MetricCatalog.publishBacklogSize, 0)
     }
 
     /// A backlog journaled in the file at `path`, starting with the IDs a previous run left there.
