@@ -64,6 +64,10 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        .executableTarget(
+            name: "BenchFloor",
+            dependencies: ["CZlib", .product(name: "Crypto", package: "swift-crypto")]
+        ),
         .testTarget(
             name: "CollectorTests",
             dependencies: [
@@ -73,7 +77,8 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
-            ]
+            ],
+            exclude: ["Clients"]
         ),
     ],
     swiftLanguageModes: [.v5]

@@ -10,12 +10,42 @@ public enum Backends {
 
     public static func throttler(_ config: CollectorConfiguration, telemetry: Telemetry) throws -> Throttler {
         switch config.throttler {
+        case "rules":
+            return try RuleThrottler(contentsOfFile: config.throttleRules, logger: telemetry.logger("breakwater.throttler"))
         default: return NullThrottler()
         }
     }
 
+    /// A storage that passed its start-up check: the root (fs) or the bucket (s3) takes writes.
     public static func storage(_ config: CollectorConfiguration, telemetry: Telemetry) throws -> CrashStorage {
         switch config.crashStorage {
+        case "fs":
+            let storage: FilesystemCrashStorage
+            do {
+                storage = try FilesystemCrashStorage(root: config.fsRoot)
+            } catch {
+                throw StartupError("CRASHSTORAGE_FS_ROOT \(config.fsRoot) cannot be created: \(error)")
+            }
+            if case .error(let reason) = storage.check() { throw StartupError(reason) }
+            return storage
+        case "s3":
+            guard !config.s3Bucket.isEmpty else { throw StartupError("CRASHSTORAGE=s3 needs CRASHSTORAGE_S3_BUCKET") }
+            guard !config.awsAccessKeyID.isEmpty, !config.awsSecretAccessKey.isEmpty else {
+                throw StartupError("CRASHSTORAGE=s3 needs AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY")
+            }
+            let credentials = SigV4Signer.Credentials(accessKeyID: config.awsAccessKeyID, secretAccessKey: config.awsSecretAccessKey,
+                                                      sessionToken: config.awsSessionToken.isEmpty ? nil : config.awsSessionToken)
+            // A quarter of the save budget per request leaves room for retries when a request hangs.
+            let client: S3Client
+            do {
+                client = try S3Client(bucket: config.s3Bucket, endpoint: config.s3Endpoint, region: config.s3Region,
+                                      credentials: credentials, requestTimeout: max(config.saveBudget / 4, 0.5))
+            } catch {
+                throw StartupError("\(error)")
+            }
+            let storage = S3CrashStorage(client: client, telemetry: telemetry)
+            try storage.verifyWritable()
+            return storage
         default: return NullCrashStorage()
         }
     }

@@ -9,15 +9,30 @@ public struct BreakpadDecoder: Sendable {
     public let formPayloadKind: String
     /// The generic collector removes `\0` from every value.
     public let stripsNulls: Bool
+    /// The generic collector also takes `application/x-www-form-urlencoded` forms.
+    public let acceptsURLEncoded: Bool
+    /// A Sentry minidump upload may carry nothing but the dump.
+    public let requiresAnnotations: Bool
 
-    public init(limits: DecodeLimits, formPayloadKind: String = "multipart", stripsNulls: Bool = false) {
+    public init(limits: DecodeLimits, formPayloadKind: String = "multipart", stripsNulls: Bool = false,
+                acceptsURLEncoded: Bool = false, requiresAnnotations: Bool = true) {
         self.limits = limits
         self.formPayloadKind = formPayloadKind
         self.stripsNulls = stripsNulls
+        self.acceptsURLEncoded = acceptsURLEncoded
+        self.requiresAnnotations = requiresAnnotations
+    }
+
+    /// Socorro's generic collector: multipart or urlencoded forms, `\0` removed from values.
+    public static func generic(limits: DecodeLimits) -> BreakpadDecoder {
+        BreakpadDecoder(limits: limits, formPayloadKind: "generic", stripsNulls: true, acceptsURLEncoded: true)
     }
 
     public func decode(_ request: CollectorRequest) throws -> CrashReport {
-        let boundary = try MultipartForm.boundary(ofContentType: request.header("Content-Type"))
+        let contentType = request.header("Content-Type")
+        let urlencoded = acceptsURLEncoded
+            && HeaderParameters(contentType ?? "").value.lowercased() == "application/x-www-form-urlencoded"
+        let boundary = try urlencoded ? "" : MultipartForm.boundary(ofContentType: contentType)
         guard request.body.readableBytes > 0 else { throw Malformed("no_content_length") }
         var body = request.body
         let compressed = request.header("Content-Encoding")?.lowercased().contains("gzip") ?? false
@@ -25,10 +40,16 @@ public struct BreakpadDecoder: Sendable {
 
         var report = CrashReport(payloadKind: formPayloadKind, payloadCompressed: compressed,
                                  payloadSize: request.body.readableBytes, userAgent: request.header("User-Agent") ?? "")
-        for part in try MultipartForm.parse(body, boundary: boundary, maxParts: limits.maxParts) {
-            try add(part, to: &report)
+        if urlencoded {
+            for (name, value) in CollectorRequest.formDecoded(String(decoding: body.readableBytesView, as: UTF8.self)) {
+                try addText(name, value, to: &report)
+            }
+        } else {
+            for part in try MultipartForm.parse(body, boundary: boundary, maxParts: limits.maxParts) {
+                try add(part, to: &report)
+            }
         }
-        guard !report.annotations.isEmpty else { throw Malformed("no_annotations") }
+        guard !report.annotations.isEmpty || !requiresAnnotations else { throw Malformed("no_annotations") }
         limits.redact(&report.annotations, notes: &report.collectorNotes)
         return report
     }
@@ -50,13 +71,18 @@ public struct BreakpadDecoder: Sendable {
             report.dumps.removeAll { $0.name == name }
             report.dumps.append(CrashDump(name: name, bytes: part.body))
         } else {
-            guard part.body.readableBytes <= limits.maxAnnotationBytes else { throw Malformed("annotation_too_large") }
-            guard var text = String(validating: part.body.readableBytesView, as: UTF8.self) else {
+            guard let text = String(validating: part.body.readableBytesView, as: UTF8.self) else {
                 throw Malformed("invalid_annotation_value")
             }
-            if stripsNulls { text.removeAll { $0 == "\0" } }
-            try addAnnotation(part.name, .string(text), to: &report)
+            try addText(part.name, text, to: &report)
         }
+    }
+
+    private func addText(_ name: String, _ text: String, to report: inout CrashReport) throws {
+        guard text.utf8.count <= limits.maxAnnotationBytes else { throw Malformed("annotation_too_large") }
+        var text = text
+        if stripsNulls { text.removeAll { $0 == "\0" } }
+        try addAnnotation(name, .string(text), to: &report)
     }
 
     private func addAnnotation(_ name: String, _ value: JSONValue, to report: inout CrashReport) throws {

@@ -15,6 +15,7 @@ public final class Collector: Sendable {
     public let pool: WorkerPool
     public let server: HTTPServer
     public let active = ActiveRequests()
+    public let sampler: Sampler
     private let group: MultiThreadedEventLoopGroup
     private let logger: Logger
 
@@ -28,12 +29,14 @@ public final class Collector: Sendable {
         let storage = try storage ?? Backends.storage(config, telemetry: telemetry)
         let queue = try queue ?? Backends.queue(config, telemetry: telemetry)
         pipeline = CrashPipeline(throttler: throttler,
-                                 saver: CrashSaver(storage: storage, telemetry: telemetry),
+                                 saver: CrashSaver(storage: storage, telemetry: telemetry, budget: config.saveBudget),
                                  publisher: QueuePublisher(queue: queue, telemetry: telemetry,
                                                            backlog: try Backends.publishBacklog(config, telemetry: telemetry),
                                                            budget: config.publishBudget),
                                  telemetry: telemetry)
-        router = Self.routes(config: config, pipeline: pipeline, telemetry: telemetry)
+        let checks = Self.healthChecks(pipeline)
+        router = Self.routes(config: config, pipeline: pipeline, checks: checks, telemetry: telemetry)
+        sampler = Sampler(checks: checks, telemetry: telemetry)
         pool = WorkerPool(workers: config.workers, queueCapacity: config.workerQueue, telemetry: telemetry)
         group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, min(System.coreCount, 4)))
         server = HTTPServer(group: group, context: .init(
@@ -43,27 +46,52 @@ public final class Collector: Sendable {
             readTimeout: .milliseconds(Int64(config.readTimeout * 1000)))
     }
 
-    static func routes(config: CollectorConfiguration, pipeline: CrashPipeline, telemetry: Telemetry) -> Router {
+    /// What `/__heartbeat__` checks and the sampler reports as the `heartbeat` gauge.
+    static func healthChecks(_ pipeline: CrashPipeline) -> [(name: String, check: HeartbeatResource.Check)] {
+        [("storage", pipeline.saver.storage.check), ("queue", pipeline.publisher.queue.check),
+         ("publish_backlog", pipeline.publisher.check)]
+    }
+
+    static func routes(config: CollectorConfiguration, pipeline: CrashPipeline,
+                       checks: [(name: String, check: HeartbeatResource.Check)], telemetry: Telemetry) -> Router {
         let intake = CrashIntake(pipeline: pipeline, telemetry: telemetry)
         let limits = DecodeLimits(config)
         let breakpad = BreakpadResource(intake: intake, decoder: BreakpadDecoder(limits: limits), submitterToken: config.submitterToken)
-        let heartbeat = HeartbeatResource(checks: [
-            ("storage", pipeline.saver.storage.check),
-            ("queue", pipeline.publisher.queue.check),
-            ("publish_backlog", pipeline.publisher.check),
-        ])
+        let generic = BreakpadResource(intake: intake, decoder: .generic(limits: limits), submitterToken: config.submitterToken,
+                                       endpoint: "generic")
+        let sentry = SentryEndpoint(intake: intake, limits: limits, projectKeys: config.sentryProjectKeys, products: config.sentryProducts)
+        let store = SentryStoreResource(sentry: sentry), envelope = SentryEnvelopeResource(sentry: sentry)
+        let minidump = SentryMinidumpResource(sentry: sentry)
+        let api = config.sentryPrefix.hasSuffix("/") ? String(config.sentryPrefix.dropLast()) : config.sentryPrefix
+        let heartbeat = HeartbeatResource(checks: checks)
         let version = VersionResource(path: config.versionFile)
-        return Router(routes: [
+        var routes = [
             Router.route("POST", config.breakpadPath, endpoint: "breakpad", breakpad.handle),
+            Router.route("POST", config.genericPath, endpoint: "generic", generic.handle),
+            // Sentry clients post to `<prefix>/<project id>/<endpoint>/`.
+            Router.route("POST", api + "/*/store/", endpoint: "sentry_store", overload: SentryEndpoint.rateLimited,
+                         tooLarge: SentryEndpoint.tooLarge, store.handle),
+            Router.route("POST", api + "/*/envelope/", endpoint: "sentry_envelope", overload: SentryEndpoint.rateLimited,
+                         tooLarge: SentryEndpoint.tooLarge, envelope.handle),
+            Router.route("POST", api + "/*/minidump/", endpoint: "sentry_minidump", overload: SentryEndpoint.unavailable,
+                         tooLarge: SentryEndpoint.tooLarge, minidump.handle),
             Router.route("GET", "/__lbheartbeat__", inline: true) { _ in .text(200, "") },
             Router.route("GET", "/__heartbeat__", heartbeat.handle),
             Router.route("GET", "/__version__", inline: true, version.handle),
-        ])
+        ]
+        if let prometheus = telemetry.prometheus {
+            // Inline: rendering the registry is cheap, and scrapes must succeed when workers are busy.
+            routes.append(Router.route("GET", "/metrics", inline: true) { _ in
+                CollectorResponse(status: 200, contentType: "text/plain; version=0.0.4; charset=utf-8", body: prometheus.exposition())
+            })
+        }
+        return Router(routes: routes)
     }
 
     /// Starts serving; returns the bound port.
     public func start() async throws -> Int {
         let port = try await server.start(host: config.host, port: config.port)
+        sampler.start()
         logger.info("listening", metadata: ["port": .stringConvertible(port), "workers": .stringConvertible(config.workers),
                                             "paths": .array(router.boundPaths.map { .string($0) })])
         return port
@@ -81,6 +109,7 @@ public final class Collector: Sendable {
         // Let the event loops write the last answers before they stop.
         try? await Task.sleep(nanoseconds: 100_000_000)
         try? await group.shutdownGracefully()
+        sampler.stop()
         logger.info("stopped", metadata: ["drained": .stringConvertible(drained)])
         telemetry.flush()
     }

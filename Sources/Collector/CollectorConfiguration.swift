@@ -35,6 +35,12 @@ public struct CollectorConfiguration: Sendable {
     public var genericPath = "/generic/submit"
     public var sentryPrefix = "/api"
 
+    // Sentry
+    /// Allowed Sentry public key per project id; empty accepts any well-formed key.
+    public var sentryProjectKeys: [String: String] = [:]
+    /// `ProductName` per Sentry project id, so throttle rules written for Breakpad apply.
+    public var sentryProducts: [String: String] = [:]
+
     // Throttling
     public var throttler = "null"
     public var throttleRules = "config/throttle/mozilla.yaml"
@@ -128,6 +134,8 @@ public struct CollectorConfiguration: Sendable {
             c.breakpadPath = try path("breakpad_path", c.breakpadPath)
             c.genericPath = try path("generic_path", c.genericPath)
             c.sentryPrefix = try path("sentry_prefix", c.sentryPrefix)
+            c.sentryProjectKeys = try table("sentry_project_keys", c.sentryProjectKeys)
+            c.sentryProducts = try table("sentry_products", c.sentryProducts)
             c.throttler = try choice("throttler", c.throttler, ["null", "rules"])
             c.throttleRules = string("throttle_rules", c.throttleRules)
             c.crashStorage = try choice("crashstorage", c.crashStorage, ["null", "fs", "s3"])
@@ -201,6 +209,20 @@ public struct CollectorConfiguration: Sendable {
             return v
         }
 
+        /// A `project=value` list (`42=abc,43=def` in the environment) as a table.
+        private func table(_ key: String, _ def: [String: String]) throws -> [String: String] {
+            guard let entries = config.stringArray(forKey: ConfigKey(key)) else { return def }
+            var out: [String: String] = [:]
+            for entry in entries where !entry.isEmpty {
+                let kv = entry.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
+                guard kv.count == 2, !kv[0].isEmpty, !kv[1].isEmpty else {
+                    throw ConfigurationError.invalid(name: envName(key), value: entry, expected: "project=value entries")
+                }
+                out[kv[0]] = kv[1]
+            }
+            return out
+        }
+
         private func path(_ key: String, _ def: String) throws -> String {
             let v = string(key, def)
             guard v.hasPrefix("/"), !v.contains(" ") else {
@@ -223,6 +245,7 @@ public struct CollectorConfiguration: Sendable {
             ("MAX_ANNOTATION_BYTES", String(maxAnnotationBytes)), ("MAX_JSON_DEPTH", String(maxJSONDepth)),
             ("REDACTED_ANNOTATIONS", redactedAnnotations.joined(separator: ",")),
             ("BREAKPAD_PATH", breakpadPath), ("GENERIC_PATH", genericPath), ("SENTRY_PREFIX", sentryPrefix),
+            ("SENTRY_PROJECT_KEYS", Self.describe(sentryProjectKeys)), ("SENTRY_PRODUCTS", Self.describe(sentryProducts)),
             ("THROTTLER", throttler), ("THROTTLE_RULES", throttleRules),
             ("CRASHSTORAGE", crashStorage), ("CRASHSTORAGE_FS_ROOT", fsRoot),
             ("CRASHSTORAGE_S3_BUCKET", s3Bucket), ("CRASHSTORAGE_S3_ENDPOINT", s3Endpoint), ("CRASHSTORAGE_S3_REGION", s3Region),
@@ -234,6 +257,11 @@ public struct CollectorConfiguration: Sendable {
             ("STATSD_HOST", statsdHost), ("STATSD_PORT", String(statsdPort)), ("STATSD_PREFIX", statsdPrefix),
             ("LOG_LEVEL", logLevel), ("SUBMITTER_TOKEN", mask(submitterToken)), ("VERSION_FILE", versionFile),
         ]
+    }
+
+    /// A table as it is configured: `42=abc,43=def`.
+    static func describe(_ table: [String: String]) -> String {
+        table.keys.sorted().map { "\($0)=\(table[$0]!)" }.joined(separator: ",")
     }
 
     /// `amqp://user:secret@host/vhost` → `amqp://user:********@host/vhost`.

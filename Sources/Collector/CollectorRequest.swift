@@ -28,12 +28,15 @@ public struct CollectorRequest: Sendable {
     }
 
     /// Query parameters, percent-decoded.
-    public var queryItems: [String: String] {
+    public var queryItems: [String: String] { Self.formDecoded(query) }
+
+    /// `a=1&b=x+y%21` (a query string or an urlencoded form) as a table, percent-decoded.
+    public static func formDecoded(_ form: String) -> [String: String] {
+        func decode(_ s: Substring) -> String { s.replacingOccurrences(of: "+", with: " ").removingPercentEncoding ?? String(s) }
         var out: [String: String] = [:]
-        for pair in query.split(separator: "&") {
-            let kv = pair.split(separator: "=", maxSplits: 1)
-            let key = String(kv[0]).removingPercentEncoding ?? String(kv[0])
-            out[key] = kv.count > 1 ? (String(kv[1]).replacingOccurrences(of: "+", with: " ").removingPercentEncoding ?? String(kv[1])) : ""
+        for pair in form.split(separator: "&") {
+            let kv = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            out[decode(kv[0])] = kv.count > 1 ? decode(kv[1]) : ""
         }
         return out
     }

@@ -37,8 +37,17 @@ public struct DecodeLimits: Sendable {
 
     /// Inflates a compressed body under the decompressed-size cap; `badReason` names the malformed case.
     public func inflate(_ body: ByteBuffer, format: Inflater.Format, badReason: String) throws -> ByteBuffer {
+        try capped(badReason) { try Inflater.inflate(body, format: format, limit: $0) }
+    }
+
+    /// Decompresses a Brotli body under the same cap.
+    public func unbrotli(_ body: ByteBuffer) throws -> ByteBuffer {
+        try capped("bad_brotli") { try BrotliDecoder.decompress(body, limit: $0) }
+    }
+
+    private func capped(_ badReason: String, _ decompress: (Int) throws -> ByteBuffer) throws -> ByteBuffer {
         do {
-            return try Inflater.inflate(body, format: format, limit: maxDecompressedBytes)
+            return try decompress(maxDecompressedBytes)
         } catch Inflater.Failure.tooLarge {
             throw Malformed.tooLarge
         } catch {

@@ -55,14 +55,14 @@ final class RequestCollector: ChannelInboundHandler, RemovableChannelHandler {
             begin(head, ctx)
         case (.body(var chunk), .receiving(let head, var body, let reserved)):
             let total = body.readableBytes + chunk.readableBytes
-            guard total <= context.maxRequestBytes else { return refuse(.tooLarge, head: head, ctx, reason: "too_large") }
+            guard total <= context.maxRequestBytes else { return refuse(.tooLarge, or: \.tooLarge, head: head, ctx, reason: "too_large") }
             var reserved = reserved
             if total > reserved {
                 let more = max(total - reserved, min(64 * 1024, context.maxRequestBytes - reserved))
                 guard self.context.inflight.reserve(more) else {
                     self.context.inflight.release(reserved)
                     state = .receiving(head: head, body: body, reserved: 0)
-                    return refuse(.retryLater, head: head, ctx, reason: "memory")
+                    return refuse(.retryLater, or: \.overload, head: head, ctx, reason: "memory")
                 }
                 reserved += more
             }
@@ -87,10 +87,10 @@ final class RequestCollector: ChannelInboundHandler, RemovableChannelHandler {
         }
         let declared = head.headers.first(name: "content-length").flatMap { Int($0) }
         if let declared, declared > context.maxRequestBytes {
-            return refuse(.tooLarge, head: head, ctx, reason: "too_large")
+            return refuse(.tooLarge, or: \.tooLarge, head: head, ctx, reason: "too_large")
         }
         let reserve = min(declared ?? 0, context.maxRequestBytes)
-        guard context.inflight.reserve(reserve) else { return refuse(.retryLater, head: head, ctx, reason: "memory") }
+        guard context.inflight.reserve(reserve) else { return refuse(.retryLater, or: \.overload, head: head, ctx, reason: "memory") }
         if head.headers.first(name: "expect")?.lowercased() == "100-continue" {
             ctx.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: .continue))), promise: nil)
         }
@@ -126,19 +126,23 @@ final class RequestCollector: ChannelInboundHandler, RemovableChannelHandler {
         if !accepted {
             context.inflight.release(reserved)
             overloaded(route: route, reason: "queue_full", bytes: body.readableBytes)
-            write(.retryLater, version: head.version, keepAlive: keepAlive, ctx)
+            write(route.overload, version: head.version, keepAlive: keepAlive, ctx)
         }
     }
 
-    /// Answers at once and closes: the rest of the body is not read.
-    private func refuse(_ response: CollectorResponse, head: HTTPRequestHead, _ ctx: ChannelHandlerContext, reason: String) {
+    /// Answers at once and closes: the rest of the body is not read. With `answer`, the route's own
+    /// answer of that kind replaces `response` (Sentry clients get Sentry's).
+    private func refuse(_ response: CollectorResponse, or answer: KeyPath<Router.Route, CollectorResponse>? = nil,
+                        head: HTTPRequestHead, _ ctx: ChannelHandlerContext, reason: String) {
         deadline?.cancel()
+        let route = context.router.route(for: head.method.rawValue, path: CollectorRequest.path(of: head.uri))
+        let response = answer.flatMap { route?[keyPath: $0] } ?? response
         var bytes = 0
         if case .receiving(_, let body, let reserved) = state {
             context.inflight.release(reserved)
             bytes = body.readableBytes
         }
-        if let route = context.router.route(for: head.method.rawValue, path: CollectorRequest.path(of: head.uri)), route.endpoint != nil {
+        if let route, route.endpoint != nil {
             report(route: route, response: response, reason: reason, bytes: bytes)
         }
         state = .responding
@@ -147,19 +151,21 @@ final class RequestCollector: ChannelInboundHandler, RemovableChannelHandler {
 
     private func overloaded(route: Router.Route, reason: String, bytes: Int) {
         context.telemetry.count(MetricCatalog.overload, [("reason", reason)])
-        if route.endpoint != nil { report(route: route, response: .retryLater, reason: reason, bytes: bytes) }
+        if route.endpoint != nil { report(route: route, response: route.overload, reason: reason, bytes: bytes) }
     }
 
     /// The audit line and metrics of a crash refused by the front before reaching a worker.
     private func report(route: Router.Route, response: CollectorResponse, reason: String, bytes: Int) {
         let t = context.telemetry
         t.count(MetricCatalog.incomingCrash, [("endpoint", route.endpoint!)])
-        if response.status == 503 {
+        // Busy is 503, or 429 for Sentry clients.
+        let busy = response.status == 503 || response.status == 429
+        if busy {
             if reason != "queue_full" { t.count(MetricCatalog.overload, [("reason", reason)]) }
         } else {
             t.count(MetricCatalog.malformed, [("reason", reason)])
         }
-        let outcome: AuditRecord.Outcome = response.status == 413 ? .too_large : response.status == 503 ? .retry_later : .malformed
+        let outcome: AuditRecord.Outcome = response.status == 413 ? .too_large : busy ? .retry_later : .malformed
         t.audit(AuditRecord(endpoint: route.endpoint!, outcome: outcome, reason: reason, payloadSize: bytes, status: response.status))
     }
 

@@ -4,13 +4,16 @@ public final class Router: Sendable {
 
     public struct Route: Sendable {
         let method: String
+        /// A `*` segment matches any one non-empty segment (the Sentry project id in `/api/*/store/`).
         let path: String
-        /// Matches every path under `path` when true (the Sentry API prefix).
-        let isPrefix: Bool
         /// Answered on the event loop: cheap, no I/O, and must stay up when workers are busy.
         public let inline: Bool
         /// The `endpoint` tag of a crash route (nil for operations endpoints).
         public let endpoint: String?
+        /// What the HTTP front answers, in this route's protocol, when it is too busy or the body
+        /// is over the limit before any worker sees the request.
+        public let overload: CollectorResponse
+        public let tooLarge: CollectorResponse
         let handler: Handler
     }
 
@@ -18,9 +21,10 @@ public final class Router: Sendable {
 
     public init(routes: [Route]) { self.routes = routes }
 
-    public static func route(_ method: String, _ path: String, prefix: Bool = false, inline: Bool = false,
-                             endpoint: String? = nil, _ handler: @escaping Handler) -> Route {
-        Route(method: method, path: path, isPrefix: prefix, inline: inline, endpoint: endpoint, handler: handler)
+    public static func route(_ method: String, _ path: String, inline: Bool = false, endpoint: String? = nil,
+                             overload: CollectorResponse = .retryLater, tooLarge: CollectorResponse = .tooLarge,
+                             _ handler: @escaping Handler) -> Route {
+        Route(method: method, path: path, inline: inline, endpoint: endpoint, overload: overload, tooLarge: tooLarge, handler: handler)
     }
 
     /// The route for a path, if any (any method).
@@ -35,9 +39,12 @@ public final class Router: Sendable {
     }
 
     /// Every bound path, for `check-config`.
-    public var boundPaths: [String] { routes.map { "\($0.method) \($0.path)\($0.isPrefix ? "…" : "")" } }
+    public var boundPaths: [String] { routes.map { "\($0.method) \($0.path)" } }
 
     private func matches(_ route: Route, _ path: String) -> Bool {
-        route.isPrefix ? path.hasPrefix(route.path) : path == route.path
+        guard route.path.contains("*") else { return path == route.path }
+        let want = route.path.split(separator: "/", omittingEmptySubsequences: false)
+        let got = path.split(separator: "/", omittingEmptySubsequences: false)
+        return want.count == got.count && zip(want, got).allSatisfy { $0 == "*" ? !$1.isEmpty : $0 == $1 }
     }
 }

@@ -77,7 +77,10 @@ public final class WorkerPool: @unchecked Sendable {
                 head = 0
             }
             running += 1
+            let waiting = pending.count - head
             condition.unlock()
+            // Lower the depth gauge too, or it would keep showing the last enqueue's depth.
+            telemetry.gauge(MetricCatalog.workerQueueDepth, Double(waiting))
 
             work()
 

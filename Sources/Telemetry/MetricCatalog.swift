@@ -1,6 +1,6 @@
 /// Every metric Breakwater emits, in one place. Names are unprefixed: the statsd backend adds
 /// `STATSD_PREFIX.` and the Prometheus backend maps them by `PrometheusNaming`.
-/// README's "Metrics" table mirrors this list; dashboards and alerts use only these names.
+/// docs/operations.md's metric table mirrors this list; dashboards and alerts use only these names.
 public enum MetricCatalog {
     public enum Kind: String, Sendable { case counter, gauge, histogram, timer }
 
@@ -35,6 +35,7 @@ public enum MetricCatalog {
     public static let overload = "overload"
     public static let statsdDropped = "statsd.dropped"
     public static let ignoredItem = "ignored_item"
+    public static let heartbeat = "heartbeat"
 
     public static let all: [Entry] = [
         Entry(name: incomingCrash, kind: .counter, tags: ["endpoint"], help: "Crash reports that reached the pipeline."),
@@ -61,6 +62,7 @@ public enum MetricCatalog {
         Entry(name: overload, kind: .counter, tags: ["reason"], help: "Requests refused 503 because of load (queue_full, memory)."),
         Entry(name: statsdDropped, kind: .counter, tags: [], help: "Statsd datagrams that could not be sent."),
         Entry(name: ignoredItem, kind: .counter, tags: ["type"], help: "Sentry envelope items accepted and ignored."),
+        Entry(name: heartbeat, kind: .gauge, tags: ["check"], help: "Heartbeat check result, sampled every 10 s: 1 ok or warning, 0 error."),
     ]
 
     public static func entry(_ name: String) -> Entry? { all.first { $0.name == name } }

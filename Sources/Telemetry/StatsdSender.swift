@@ -15,14 +15,11 @@ public final class StatsdSender: @unchecked Sendable {
     private let fd: Int32
     private var address = sockaddr_storage()
     private let addressLength: socklen_t
-    private let drops = NIOLockedValueBox((total: 0, reported: 0))
-    private let droppedLine: String
+    private let droppedCount = NIOLockedValueBox(0)
     private let timer: DispatchSourceTimer
 
     /// `host` is resolved once; an unresolvable host makes every datagram a counted drop.
-    /// - Parameter prefix: the statsd prefix, for the sender's own `statsd.dropped` counter.
-    public init(host: String, port: Int, prefix: String = "breakwater", flushInterval: Double = 0.2) {
-        droppedLine = (prefix.isEmpty ? "" : prefix + ".") + MetricCatalog.statsdDropped + ":"
+    public init(host: String, port: Int, flushInterval: Double = 0.2) {
         fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
         if fd >= 0 { _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) }
         var hints = addrinfo()
@@ -51,7 +48,7 @@ public final class StatsdSender: @unchecked Sendable {
     }
 
     /// Datagrams that could not be sent since start.
-    public var dropped: Int { drops.withLockedValue { $0.total } }
+    public var dropped: Int { droppedCount.withLockedValue { $0 } }
 
     /// Queues one statsd line (without newline).
     public func send(_ line: String) {
@@ -68,14 +65,8 @@ public final class StatsdSender: @unchecked Sendable {
         if let full { transmit(full) }
     }
 
-    /// Sends whatever is batched now (the timer calls this; so does shutdown), with the count of
-    /// datagrams dropped since the last flush.
+    /// Sends whatever is batched now (the timer calls this; so does shutdown).
     public func flush() {
-        let unreported = drops.withLockedValue { d in
-            defer { d.reported = d.total }
-            return d.total - d.reported
-        }
-        if unreported > 0 { send(droppedLine + String(unreported) + "|c") }
         let pending: [UInt8] = lock.withLock {
             defer { batch.removeAll(keepingCapacity: true) }
             return batch
@@ -95,5 +86,5 @@ public final class StatsdSender: @unchecked Sendable {
         if sent != datagram.count { countDrop() }
     }
 
-    private func countDrop() { drops.withLockedValue { $0.total += 1 } }
+    private func countDrop() { droppedCount.withLockedValue { $0 += 1 } }
 }

@@ -11,6 +11,8 @@ import Glibc
 public final class Telemetry: @unchecked Sendable {
     public let metricsFactory: MetricsFactory
     public let statsd: StatsdSender?
+    /// The Prometheus backend, when `/metrics` is served.
+    public let prometheus: PrometheusNaming?
     public let logLevel: Logger.Level
     private let sink: LogSink
     private let auditLogger: Logger
@@ -18,16 +20,21 @@ public final class Telemetry: @unchecked Sendable {
     private var counters: [String: CounterHandler] = [:]
     private var recorders: [String: RecorderHandler] = [:]
     private var timers: [String: TimerHandler] = [:]
+    private var statsdDropsReported = 0
 
     /// - Parameters:
     ///   - statsd: where statsd lines go; nil sends none.
-    ///   - extraFactories: more metrics backends fed by the same calls (Prometheus).
+    ///   - prometheus: the Prometheus backend to feed too (exposed at `/metrics`); nil feeds none.
+    ///   - extraFactories: more metrics backends fed by the same calls.
     public init(sink: LogSink = StdoutLogSink(), logLevel: Logger.Level = .info, statsd: StatsdSender?,
-                prefix: String = "breakwater", extraFactories: [MetricsFactory] = []) {
+                prefix: String = "breakwater", prometheus: PrometheusNaming? = nil,
+                extraFactories: [MetricsFactory] = []) {
         self.sink = sink
         self.logLevel = logLevel
         self.statsd = statsd
+        self.prometheus = prometheus
         var factories = extraFactories
+        if let prometheus { factories.insert(prometheus, at: 0) }
         if let statsd { factories.insert(StatsdMetricsFactory(sender: statsd, prefix: prefix), at: 0) }
         metricsFactory = factories.count == 1 ? factories[0] : MultiplexMetricsHandler(factories: factories)
         auditLogger = Logger(label: "breakwater.audit") { MozlogHandler(label: $0, sink: sink, level: .info) }
@@ -82,6 +89,18 @@ public final class Telemetry: @unchecked Sendable {
     /// Writes the audit line of one crash.
     public func audit(_ record: AuditRecord) {
         auditLogger.info("crash", metadata: record.metadata)
+    }
+
+    /// Counts the statsd datagrams dropped since the last call as `statsd.dropped`: the sender only
+    /// keeps a total, and cannot report through itself what it failed to send. Called periodically.
+    public func reportStatsdDrops() {
+        guard let statsd else { return }
+        let total = statsd.dropped
+        let new = lock.withLock {
+            defer { statsdDropsReported = total }
+            return total - statsdDropsReported
+        }
+        if new > 0 { count(MetricCatalog.statsdDropped, by: new) }
     }
 
     /// Sends batched statsd lines now (shutdown).

@@ -10,7 +10,7 @@ struct Breakwater: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "breakwater",
         abstract: "A crash-report collector for Breakpad, Crashpad, Raven and Sentry clients.",
-        subcommands: [Serve.self, CheckConfig.self],
+        subcommands: [Serve.self, CheckConfig.self, Submit.self],
         defaultSubcommand: Serve.self)
 }
 
@@ -26,8 +26,9 @@ func loadConfiguration() async throws -> CollectorConfiguration {
 
 func makeTelemetry(_ config: CollectorConfiguration) -> Telemetry {
     Telemetry(logLevel: Logger.Level(rawValue: config.logLevel) ?? .info,
-              statsd: StatsdSender(host: config.statsdHost, port: config.statsdPort, prefix: config.statsdPrefix),
-              prefix: config.statsdPrefix)
+              statsd: StatsdSender(host: config.statsdHost, port: config.statsdPort),
+              prefix: config.statsdPrefix,
+              prometheus: PrometheusNaming())
 }
 
 struct Serve: AsyncParsableCommand {
@@ -73,7 +74,9 @@ struct CheckConfig: AsyncParsableCommand {
         let config = try await loadConfiguration()
         for (name, value) in config.described { print("\(name)=\(value)") }
         do {
-            let collector = try Collector(config: config, telemetry: .silent())
+            // With a Prometheus backend, as `serve` has, so /metrics is listed too.
+            let telemetry = Telemetry(sink: CapturingLogSink(), logLevel: .critical, statsd: nil, prometheus: PrometheusNaming())
+            let collector = try Collector(config: config, telemetry: telemetry)
             for path in collector.router.boundPaths { print("route: \(path)") }
         } catch {
             FileHandle.standardError.write(Data("breakwater: \(error)\n".utf8))

@@ -200,7 +200,7 @@ import Testing
     @Test func storageFailureIs503NeverACrashID() async throws {
         let storage = CapturingCrashStorage()
         storage.failing = true
-        let server = try await TestServer.start(storage: storage)
+        let server = try await TestServer.start(configure: { $0.saveBudget = 0.5 }, storage: storage)
         var form = MultipartBody()
         form.field("ProductName", "Test")
         let response = try await server.submit(form.finished)
@@ -218,11 +218,15 @@ import Testing
         var form = MultipartBody()
         form.field("ProductName", "Test")
         let body = form.finished
-        async let response = server.submit(body)
-        try await Task.sleep(nanoseconds: 300_000_000)
+        let response = Task { try await server.submit(body) }
+        // Shut down only once the request is on a worker.
+        let end = Date().addingTimeInterval(10)
+        while server.collector.pool.inFlight == 0 && Date() < end { try? await Task.sleep(nanoseconds: 10_000_000) }
+        #expect(server.collector.pool.inFlight == 1)
         await server.collector.shutdown(deadline: Date().addingTimeInterval(5))
-        let id = try Self.crashID(of: try await response)
-        #expect(storage[id] != nil)
+        let answered = await response.result
         try await server.client.shutdown()
+        let id = try Self.crashID(of: try answered.get())
+        #expect(storage[id] != nil)
     }
 }

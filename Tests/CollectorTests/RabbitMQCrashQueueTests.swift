@@ -26,10 +26,10 @@ import Telemetry
         let results = Locked([Bool](repeating: false, count: ids.count))
         DispatchQueue.concurrentPerform(iterations: ids.count) { i in
             let ok = publisher.publish(ids[i])
-            results.with { $0[i] = ok }
+            results.withLock { $0[i] = ok }
         }
 
-        #expect(results.value.allSatisfy { $0 })
+        #expect(results.withLock { $0 }.allSatisfy { $0 })
         #expect(queue.check() == .ok)
         #expect(publisher.check() == .ok)
         let messages = try broker.drain(name)
@@ -98,10 +98,10 @@ import Telemetry
         let published = Locked<[(id: String, queued: Bool)]>([])
         let stop = Locked(false)
         let worker = Thread {
-            while !stop.value {
+            while !stop.withLock({ $0 }) {
                 let id = CrashID.make(result: .accept, date: Date())
                 let queued = publisher.publish(id)
-                published.with { $0.append((id, queued)) }
+                published.withLock { $0.append((id, queued)) }
                 Thread.sleep(forTimeInterval: 0.02)
             }
         }
@@ -111,14 +111,14 @@ import Telemetry
         let down = Self.newCrashIDs(5)
         for id in down {
             let queued = publisher.publish(id)
-            published.with { $0.append((id, queued)) }
+            published.withLock { $0.append((id, queued)) }
         }
         #expect(publisher.backlog.count >= down.count)
         if case .warning = publisher.check() {} else { Issue.record("backlog not reported: \(publisher.check())") }
         #expect(queue.check().isFailing)
         try broker.startApp()
         Thread.sleep(forTimeInterval: 0.5)
-        stop.with { $0 = true }
+        stop.withLock { $0 = true }
         while !worker.isFinished { Thread.sleep(forTimeInterval: 0.01) }
 
         // The backlog drains into the queue once the broker is back.
@@ -127,14 +127,14 @@ import Telemetry
         #expect(publisher.backlog.count == 0)
         #expect(publisher.check() == .ok)
 
-        let ids = published.value.map(\.id)
+        let ids = published.withLock { $0 }.map(\.id)
         let bodies = try broker.drain(name).map(\.body)
-        let missing = published.value.enumerated().filter { !Set(bodies).contains($0.element.id) }
+        let missing = published.withLock { $0 }.enumerated().filter { !Set(bodies).contains($0.element.id) }
         #expect(missing.isEmpty, """
             every crash ID reached the queue; missing \(missing.count) of \(ids.count) \
             (positions \(missing.map(\.offset)), confirmed directly: \(missing.filter(\.element.queued).count))
             """)
-        #expect(published.value.contains { !$0.queued }, "some went through the backlog")
+        #expect(published.withLock { $0 }.contains { !$0.queued }, "some went through the backlog")
         // A duplicate is only possible for a publish the broker did not confirm.
         let duplicates = bodies.count - Set(bodies).count
         #expect(duplicates <= queue.unconfirmedCount, "\(duplicates) duplicates, \(queue.unconfirmedCount) unconfirmed")
@@ -189,16 +189,6 @@ import Telemetry
     }
 
     private func password(of url: String) -> String { URLComponents(string: url)!.password! }
-}
-
-/// A value shared between test threads.
-final class Locked<T>: @unchecked Sendable {
-    private let lock = NSLock()
-    private var wrapped: T
-
-    init(_ value: T) { wrapped = value }
-    var value: T { lock.withLock { wrapped } }
-    func with<R>(_ body: (inout T) -> R) -> R { lock.withLock { body(&wrapped) } }
 }
 
 /// A queue whose broker is always down.

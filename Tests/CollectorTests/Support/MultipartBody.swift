@@ -35,9 +35,10 @@ struct MultipartBody {
 }
 
 enum Gzip {
-    static func compress(_ input: [UInt8]) -> [UInt8] {
+    /// gzip by default; `windowBits: 15` gives zlib data (what raven-python sends).
+    static func compress(_ input: [UInt8], windowBits: Int32 = 16 + 15) -> [UInt8] {
         var stream = z_stream()
-        deflateInit2_(&stream, 6, Z_DEFLATED, 16 + 15, 8, Z_DEFAULT_STRATEGY, ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size))
+        deflateInit2_(&stream, 6, Z_DEFLATED, windowBits, 8, Z_DEFAULT_STRATEGY, ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size))
         defer { deflateEnd(&stream) }
         var output = [UInt8](repeating: 0, count: Int(deflateBound(&stream, uLong(input.count))) + 32)
         var input = input

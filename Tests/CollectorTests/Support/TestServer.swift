@@ -31,7 +31,7 @@ final class TestServer: @unchecked Sendable {
         let logs = CapturingLogSink()
         let telemetry = Telemetry(sink: logs, logLevel: .debug,
                                   statsd: StatsdSender(host: "127.0.0.1", port: statsd.port, flushInterval: 0.05),
-                                  prefix: config.statsdPrefix)
+                                  prefix: config.statsdPrefix, prometheus: PrometheusNaming())
         let collector = try Collector(config: config, telemetry: telemetry, throttler: throttler, storage: storage, queue: queue)
         let port = try await collector.start()
         return TestServer(collector: collector, port: port, logs: logs, statsd: statsd, storage: storage, queue: queue)

@@ -1,0 +1,25 @@
+/// An S3 request that failed: the HTTP status and, from the XML error body, S3's error code and
+/// request id (what AWS support asks for). Carries no credentials, so it is safe to log whole.
+public struct S3Error: Error, CustomStringConvertible, Sendable {
+    public let method: String
+    public let key: String
+    public let status: Int
+    /// `SignatureDoesNotMatch`, `NoSuchBucket`, … or `HTTP <status>` when the body had none (HEAD).
+    public let code: String
+    public let message: String
+    public let requestID: String
+
+    init(method: String, key: String, status: Int, body: String, requestIDHeader: String?) {
+        self.method = method
+        self.key = key
+        self.status = status
+        code = S3XML.value(of: "Code", in: body) ?? "HTTP \(status)"
+        message = S3XML.value(of: "Message", in: body) ?? ""
+        requestID = S3XML.value(of: "RequestId", in: body) ?? requestIDHeader ?? ""
+    }
+
+    public var description: String {
+        "S3 \(method) \(key.isEmpty ? "(bucket)" : key): \(status) \(code)"
+            + (message.isEmpty ? "" : " (\(message))") + (requestID.isEmpty ? "" : " request id \(requestID)")
+    }
+}

@@ -1,0 +1,36 @@
+import Foundation
+
+/// Who sent a Sentry request: the project from the path and the client's public key, from
+/// `X-Sentry-Auth: Sentry sentry_key=…, sentry_version=…, sentry_client=…`, the same in
+/// `Authorization: Sentry …`, or `sentry_key` query parameters (Crashpad upload URLs).
+public struct SentryAuth: Sendable, Equatable {
+    public var project: String
+    public var key: String
+    public var client: String?
+
+    /// Reads and checks the auth of a request to `<prefix>/<project>/<endpoint>/`. With a key
+    /// table, the project must be listed with that key (403 otherwise); without, any well-formed key passes.
+    public static func authorize(_ request: CollectorRequest, projectKeys: [String: String]) throws -> SentryAuth {
+        let segments = request.path.split(separator: "/")
+        guard segments.count >= 2, let project = segments.dropLast().last, project.allSatisfy({ ("0"..."9").contains($0) }) else {
+            throw Malformed("invalid_project")
+        }
+        var fields = request.queryItems
+        if let header = request.header("X-Sentry-Auth") ?? request.header("Authorization"),
+           header.lowercased().hasPrefix("sentry ") {
+            for pair in header.dropFirst(7).split(separator: ",") {
+                let kv = pair.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
+                if kv.count == 2 { fields[kv[0]] = kv[1] }
+            }
+        }
+        guard let key = fields["sentry_key"], !key.isEmpty else { throw Malformed("missing_auth", status: 401) }
+        guard key.utf8.count <= 64, key.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_") }) else {
+            throw Malformed("invalid_auth", status: 401)
+        }
+        if !projectKeys.isEmpty {
+            guard let allowed = projectKeys[String(project)] else { throw Malformed("unknown_project", status: 403) }
+            guard allowed == key else { throw Malformed("unknown_key", status: 403) }
+        }
+        return SentryAuth(project: String(project), key: key, client: fields["sentry_client"])
+    }
+}

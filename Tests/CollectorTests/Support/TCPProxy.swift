@@ -1,0 +1,93 @@
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+
+/// A TCP proxy on a loopback port in front of a server. Tests switch it off to make the server
+/// unreachable (moto keeps its objects in memory, so it cannot be restarted) and on again on the
+/// same port. It also records the HTTP request lines passing through, to check write order.
+final class TCPProxy: @unchecked Sendable {
+    private(set) var port = 0
+    private let upstreamHost: String
+    private let upstreamPort: Int
+    private let lock = NIOLock()
+    private var listener: Channel?
+    private var connections: [ObjectIdentifier: Channel] = [:]
+    private var lines: [String] = []
+
+    init(upstreamHost: String, upstreamPort: Int) throws {
+        self.upstreamHost = upstreamHost
+        self.upstreamPort = upstreamPort
+        try start()
+    }
+
+    /// `PUT /bucket/key HTTP/1.1` … in the order they went through.
+    var requestLines: [String] { lock.withLock { lines } }
+
+    /// Listens again (on the same port after the first start).
+    func start() throws {
+        let channel = try ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelInitializer { inbound in
+                ClientBootstrap(group: inbound.eventLoop).connect(host: self.upstreamHost, port: self.upstreamPort).flatMap { outbound in
+                    self.track(inbound)
+                    self.track(outbound)
+                    return inbound.pipeline.addHandler(Relay(peer: outbound, record: self.record)).flatMap {
+                        outbound.pipeline.addHandler(Relay(peer: inbound, record: nil))
+                    }
+                }
+            }
+            .bind(host: "127.0.0.1", port: port).wait()
+        port = channel.localAddress!.port!
+        lock.withLock { listener = channel }
+    }
+
+    /// Stops listening and cuts every open connection: the server is now unreachable.
+    func stop() throws {
+        let (listening, open) = lock.withLock { () -> (Channel?, [Channel]) in
+            defer { listener = nil; connections = [:] }
+            return (listener, Array(connections.values))
+        }
+        try listening?.close().wait()
+        for channel in open { try? channel.close().wait() }
+    }
+
+    private func track(_ channel: Channel) {
+        lock.withLock { connections[ObjectIdentifier(channel)] = channel }
+        channel.closeFuture.whenComplete { _ in self.lock.withLock { _ = self.connections.removeValue(forKey: ObjectIdentifier(channel)) } }
+    }
+
+    private func record(_ bytes: ByteBuffer) {
+        let text = String(decoding: bytes.readableBytesView, as: UTF8.self)
+        let found = text.split(separator: "\r\n").filter { line in
+            ["GET /", "PUT /", "DELETE /", "HEAD /", "POST /"].contains { line.hasPrefix($0) } && line.hasSuffix(" HTTP/1.1")
+        }
+        lock.withLock { lines += found.map(String.init) }
+    }
+
+    /// Copies what one side reads to the other side; closing one side closes the other.
+    private final class Relay: ChannelInboundHandler, @unchecked Sendable {
+        typealias InboundIn = ByteBuffer
+        let peer: Channel
+        let record: ((ByteBuffer) -> Void)?
+
+        init(peer: Channel, record: ((ByteBuffer) -> Void)?) {
+            self.peer = peer
+            self.record = record
+        }
+
+        func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+            let bytes = unwrapInboundIn(data)
+            record?(bytes)
+            peer.writeAndFlush(bytes, promise: nil)
+        }
+
+        func channelInactive(context: ChannelHandlerContext) {
+            peer.close(promise: nil)
+            context.fireChannelInactive()
+        }
+
+        func errorCaught(context: ChannelHandlerContext, error: Error) {
+            context.close(promise: nil)
+        }
+    }
+}
