@@ -38,6 +38,10 @@ final class AMQPConnection {
 
     var idleSeconds: Double { Double(MonotonicClock.now() - lastUsed) / 1e9 }
 
+    /// Gives the connection up without the close handshake, which would only wait out the RPC
+    /// timeout on a connection the broker has likely dropped.
+    func abandon() { isBroken = true }
+
     private func open(queue: String, timeout: Double, caBundle: String) throws {
         guard let socket = url.tls ? amqp_ssl_socket_new(state) : amqp_tcp_socket_new(state) else {
             throw failure(.connect, "cannot create a socket")

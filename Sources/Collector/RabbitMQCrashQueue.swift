@@ -89,9 +89,13 @@ public final class RabbitMQCrashQueue: CrashQueue, @unchecked Sendable {
     /// The slot's open connection, or a new one when it has none, its last one broke, or it sat
     /// idle past the heartbeat (the broker has likely dropped it). Honours the reconnect backoff.
     private func connection(in slot: AMQPConnectionPool.Slot) throws -> AMQPConnection {
-        if let c = slot.connection, !c.isBroken, c.idleSeconds < Double(AMQPConnection.heartbeatSeconds) { return c }
-        slot.connection = nil
-        let wait = lock.withLock { nextConnect > MonotonicClock.now() ? Double(nextConnect - MonotonicClock.now()) / 1e9 : 0 }
+        if let c = slot.connection {
+            if !c.isBroken && c.idleSeconds < Double(AMQPConnection.heartbeatSeconds) { return c }
+            c.abandon()
+            slot.connection = nil
+        }
+        let now = MonotonicClock.now()
+        let wait = lock.withLock { nextConnect > now ? Double(nextConnect - now) / 1e9 : 0 }
         if wait > 0 {
             throw RabbitMQError(kind: .backingOff, url: maskedURL, message: String(format: "reconnecting in %.1f s after a failure", wait))
         }
