@@ -90,6 +90,10 @@ import Telemetry
 
     @Test func crashIDsPublishedWhileTheBrokerIsDownReachTheQueueOnceItIsBack() throws {
         let name = broker.uniqueQueue()
+        let statsd = try StatsdReceiver()
+        defer { statsd.close() }
+        let telemetry = Telemetry(sink: CapturingLogSink(), logLevel: .critical,
+                                  statsd: StatsdSender(host: "127.0.0.1", port: statsd.port, flushInterval: 0.05))
         let queue = try RabbitMQCrashQueue(url: broker.url, queue: name, telemetry: telemetry, poolSize: 2)
         let publisher = QueuePublisher(queue: queue, telemetry: telemetry, budget: 1)
         defer { publisher.flush(until: Date()); try? broker.delete(name) }
@@ -138,6 +142,19 @@ import Telemetry
         // A duplicate is only possible for a publish the broker did not confirm.
         let duplicates = bodies.count - Set(bodies).count
         #expect(duplicates <= queue.unconfirmedCount, "\(duplicates) duplicates, \(queue.unconfirmedCount) unconfirmed")
+
+        // What operators see: reconnects, failed publishes, and the backlog gauge back at zero.
+        telemetry.flush()
+        Thread.sleep(forTimeInterval: 0.3)
+        let lines = statsd.lines
+        func values(_ metric: String, _ suffix: String) -> [Int] {
+            lines.filter { $0.hasPrefix("breakwater.\(metric):") && $0.hasSuffix(suffix) }
+                .compactMap { Int($0.dropFirst("breakwater.\(metric):".count).prefix { $0.isNumber }) }
+        }
+        #expect(values("queue.reconnect", "|c").reduce(0, +) >= 2, "the first connection and one after the restart")
+        #expect(values("publish_crash", "|c|#result:failure").reduce(0, +) == published.withLock { $0 }.filter { !$0.queued }.count)
+        let backlogSizes = values("publish_backlog.size", "|g")
+        #expect((backlogSizes.max() ?? 0) >= down.count && backlogSizes.last == 0, "\(backlogSizes)")
     }
 
     @Test func theBacklogFileSurvivesARestartAndDrainsIntoTheQueue() throws {
