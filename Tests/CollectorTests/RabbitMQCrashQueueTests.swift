@@ -54,6 +54,14 @@ import Telemetry
         #expect(error.map { "\($0)".contains("amqps://breakwater:********@localhost") } == true, "\(String(describing: error))")
     }
 
+    @Test func aMessageTheBrokerCannotRouteIsAnErrorNotASilentDrop() throws {
+        let name = broker.uniqueQueue()
+        let queue = try RabbitMQCrashQueue(url: broker.url, queue: name, telemetry: telemetry, poolSize: 1)
+        try broker.delete(name)
+        let error = #expect(throws: RabbitMQError.self) { try queue.publish(Self.newCrashIDs(1)[0]) }
+        #expect(error?.kind == .rejected && "\(error!)".contains("NO_ROUTE"), "\(String(describing: error))")
+    }
+
     @Test func aQueueDeclaredWithOtherArgumentsIsAClearStartupError() throws {
         let name = broker.uniqueQueue()
         try broker.declare(name, durable: false)
