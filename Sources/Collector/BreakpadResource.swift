@@ -21,7 +21,7 @@ public struct BreakpadResource: Sendable {
             m.status == 413 ? .tooLarge : .text(m.status, "Discarded=" + (m.status == 400 ? "malformed_" : "") + m.reason)
         }, respond: { outcome, _ in
             switch outcome {
-            case .stored(let id, _, _), .fakeaccepted(let id, _): return .text(200, "CrashID=bp-\(id)\n")
+            case .stored(let id, _, _), .fakeaccepted(let id, _), .spooled(let id, _): return .text(200, "CrashID=bp-\(id)\n")
             case .rejected(let rule): return .text(200, "Discarded=rule_\(rule)")
             case .retryLater: return .retryLater
             }

@@ -16,6 +16,8 @@ public final class Collector: Sendable {
     public let server: HTTPServer
     public let active = ActiveRequests()
     public let sampler: Sampler
+    /// Moves spooled crashes to storage; nil without `SPOOL_DIR`.
+    public let drainer: SpoolDrainer?
     private let group: MultiThreadedEventLoopGroup
     private let logger: Logger
 
@@ -28,12 +30,14 @@ public final class Collector: Sendable {
         let throttler = try throttler ?? Backends.throttler(config, telemetry: telemetry)
         let storage = try storage ?? Backends.storage(config, telemetry: telemetry)
         let queue = try queue ?? Backends.queue(config, telemetry: telemetry)
-        pipeline = CrashPipeline(throttler: throttler,
-                                 saver: CrashSaver(storage: storage, telemetry: telemetry, budget: config.saveBudget),
-                                 publisher: QueuePublisher(queue: queue, telemetry: telemetry,
-                                                           backlog: try Backends.publishBacklog(config, telemetry: telemetry),
-                                                           budget: config.publishBudget),
-                                 telemetry: telemetry)
+        let spool = try config.spoolDir.isEmpty ? nil
+            : CrashSpool(directory: config.spoolDir, maxBytes: config.spoolMaxBytes, telemetry: telemetry)
+        let saver = CrashSaver(storage: storage, telemetry: telemetry, budget: config.saveBudget, spool: spool)
+        let publisher = QueuePublisher(queue: queue, telemetry: telemetry,
+                                       backlog: try Backends.publishBacklog(config, telemetry: telemetry),
+                                       budget: config.publishBudget)
+        pipeline = CrashPipeline(throttler: throttler, saver: saver, publisher: publisher, telemetry: telemetry)
+        drainer = spool.map { SpoolDrainer(spool: $0, saver: saver, publisher: publisher, telemetry: telemetry) }
         let checks = Self.healthChecks(pipeline)
         router = Self.routes(config: config, pipeline: pipeline, checks: checks, telemetry: telemetry)
         sampler = Sampler(checks: checks, telemetry: telemetry)
@@ -48,8 +52,12 @@ public final class Collector: Sendable {
 
     /// What `/__heartbeat__` checks and the sampler reports as the `heartbeat` gauge.
     static func healthChecks(_ pipeline: CrashPipeline) -> [(name: String, check: HeartbeatResource.Check)] {
-        [("storage", pipeline.saver.storage.check), ("queue", pipeline.publisher.queue.check),
-         ("publish_backlog", pipeline.publisher.check)]
+        var checks: [(name: String, check: HeartbeatResource.Check)] = [
+            ("storage", pipeline.saver.storage.check), ("queue", pipeline.publisher.queue.check),
+            ("publish_backlog", pipeline.publisher.check),
+        ]
+        if let spool = pipeline.saver.spool { checks.append(("spool", spool.check)) }
+        return checks
     }
 
     static func routes(config: CollectorConfiguration, pipeline: CrashPipeline,
@@ -92,6 +100,8 @@ public final class Collector: Sendable {
     public func start() async throws -> Int {
         let port = try await server.start(host: config.host, port: config.port)
         sampler.start()
+        // Whatever a previous process left in the spool is picked up now.
+        drainer?.start()
         logger.info("listening", metadata: ["port": .stringConvertible(port), "workers": .stringConvertible(config.workers),
                                             "paths": .array(router.boundPaths.map { .string($0) })])
         return port
@@ -104,7 +114,9 @@ public final class Collector: Sendable {
         await server.stopAccepting()
         let answered = active.wait(until: deadline)
         let drained = pool.drain(until: deadline) && answered
-        // Crash IDs the broker has not taken yet get the rest of the deadline.
+        // Spooled crashes go to storage as far as the deadline allows; the rest wait for the next start.
+        drainer?.stop(drainingUntil: deadline)
+        // Crash IDs the broker has not taken yet (the drainer's included) get the rest of the deadline.
         pipeline.publisher.flush(until: deadline)
         // Let the event loops write the last answers before they stop.
         try? await Task.sleep(nanoseconds: 100_000_000)

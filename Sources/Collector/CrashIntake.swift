@@ -53,6 +53,10 @@ public final class CrashIntake: Sendable {
             case let .fakeaccepted(id, rule):
                 audit.crashID = id
                 audit.rule = rule
+            case let .spooled(id, decision):
+                audit.crashID = id
+                audit.rule = decision.rule
+                audit.reason = "storage_unavailable"
             case let .rejected(rule):
                 audit.rule = rule
             case let .retryLater(id, rule):

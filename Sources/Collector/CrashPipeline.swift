@@ -9,6 +9,8 @@ public enum PipelineOutcome: Sendable, Equatable {
     /// Answered with a crash ID but kept nowhere.
     case fakeaccepted(crashID: String, rule: String)
     case rejected(rule: String)
+    /// Storage was down: kept in the local spool, to be stored (and queued) by the drainer.
+    case spooled(crashID: String, decision: ThrottleDecision)
     /// Storage could not take it within the budget: the client must retry.
     case retryLater(crashID: String, rule: String)
 
@@ -17,6 +19,7 @@ public enum PipelineOutcome: Sendable, Equatable {
         case .stored(_, let d, _): return d.result == .defer ? .deferred : .accepted
         case .fakeaccepted: return .fakeaccepted
         case .rejected: return .rejected
+        case .spooled: return .spooled
         case .retryLater: return .retry_later
         }
     }
@@ -55,7 +58,11 @@ public final class CrashPipeline: Sendable {
         let stored = StoredCrash(crashID: crashID,
                                  rawCrash: RawCrash.json(of: report, crashID: crashID, rule: decision.rule, receivedAt: receivedAt),
                                  dumps: report.dumps)
-        guard saver.save(stored) else { return .retryLater(crashID: crashID, rule: decision.rule) }
+        switch saver.save(stored, queue: decision.result.isQueued) {
+        case .failed: return .retryLater(crashID: crashID, rule: decision.rule)
+        case .spooled: return .spooled(crashID: crashID, decision: decision)
+        case .stored: break
+        }
         let queued: Bool? = decision.result.isQueued ? publisher.publish(crashID) : nil
         return .stored(crashID: crashID, decision: decision, queued: queued)
     }

@@ -21,8 +21,8 @@ public final class CrashSpool: Sendable {
     public let directory: String
     public let maxBytes: Int
     private let telemetry: Telemetry
-    /// Bytes currently spooled; read from disk at start, then kept up to date.
-    private let bytes = NIOLockedValueBox(0)
+    /// Crashes and bytes currently spooled; read from disk at start, then kept up to date.
+    private let totals = NIOLockedValueBox((count: 0, bytes: 0))
     private static let magic = "BWSPOOL1\n"
 
     public init(directory: String, maxBytes: Int, telemetry: Telemetry) throws {
@@ -30,8 +30,9 @@ public final class CrashSpool: Sendable {
         self.maxBytes = maxBytes
         self.telemetry = telemetry
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        let total = try pending().reduce(0) { $0 + Self.size(of: $1) }
-        bytes.withLockedValue { $0 = total }
+        let files = try pending()
+        let size = files.reduce(0) { $0 + Self.size(of: $1) }
+        totals.withLockedValue { $0 = (files.count, size) }
         reportGauges()
     }
 
@@ -47,9 +48,10 @@ public final class CrashSpool: Sendable {
         for dump in crash.dumps { file.writeImmutableBuffer(dump.bytes) }
 
         let size = file.readableBytes
-        let admitted = bytes.withLockedValue { total in
-            guard total + size <= maxBytes else { return false }
-            total += size
+        let admitted = totals.withLockedValue { total in
+            guard total.bytes + size <= maxBytes else { return false }
+            total.bytes += size
+            total.count += 1
             return true
         }
         guard admitted else { return false }
@@ -57,7 +59,7 @@ public final class CrashSpool: Sendable {
         do {
             try DurableFile.write(file, to: directory + "/" + name)
         } catch {
-            bytes.withLockedValue { $0 -= size }
+            totals.withLockedValue { $0.bytes -= size; $0.count -= 1 }
             return false
         }
         reportGauges()
@@ -98,16 +100,16 @@ public final class CrashSpool: Sendable {
 
     public func remove(_ path: String) {
         let size = Self.size(of: path)
-        if unlink(path) == 0 { bytes.withLockedValue { $0 -= size } }
+        if unlink(path) == 0 { totals.withLockedValue { $0.bytes -= size; $0.count -= 1 } }
         reportGauges()
     }
 
-    public var count: Int { (try? pending().count) ?? 0 }
-    public var totalBytes: Int { bytes.withLockedValue { $0 } }
+    public var count: Int { totals.withLockedValue { $0.count } }
+    public var totalBytes: Int { totals.withLockedValue { $0.bytes } }
 
     /// Seconds since the oldest spooled crash was written (0 when empty).
     public var oldestAge: Double {
-        guard let oldest = try? pending().first,
+        guard count > 0, let oldest = try? pending().first,
               let nanos = UInt64((oldest as NSString).lastPathComponent.prefix(20)) else { return 0 }
         return max(0, Date().timeIntervalSince1970 - Double(nanos) / 1e9)
     }

@@ -8,7 +8,7 @@ import Telemetry
 /// traffic keeps its workers; after a failed save it waits before trying again.
 public final class SpoolDrainer: @unchecked Sendable {
     private let spool: CrashSpool
-    private let storage: CrashStorage
+    private let saver: CrashSaver
     private let publisher: QueuePublisher
     private let telemetry: Telemetry
     private let logger: Logger
@@ -18,10 +18,10 @@ public final class SpoolDrainer: @unchecked Sendable {
     private var stopping = false
     private var thread: Thread?
 
-    public init(spool: CrashSpool, storage: CrashStorage, publisher: QueuePublisher, telemetry: Telemetry,
+    public init(spool: CrashSpool, saver: CrashSaver, publisher: QueuePublisher, telemetry: Telemetry,
                 perSecond: Double = 50, retryDelay: Double = 1) {
         self.spool = spool
-        self.storage = storage
+        self.saver = saver
         self.publisher = publisher
         self.telemetry = telemetry
         self.logger = telemetry.logger("breakwater.spool")
@@ -69,13 +69,15 @@ public final class SpoolDrainer: @unchecked Sendable {
             try? FileManager.default.moveItem(atPath: path, toPath: path + ".bad")
             return true
         }
+        // One attempt per pass: the pause between passes is the retry policy here.
         do {
-            try storage.save(entry.crash)
+            try saver.storage.save(entry.crash)
         } catch {
             telemetry.count(MetricCatalog.saveCrash, [("result", "retry")])
             return false
         }
         telemetry.count(MetricCatalog.saveCrash, [("result", "success")])
+        saver.storageRecovered()
         spool.remove(path)
         let queued: Bool? = entry.queue ? publisher.publish(entry.crash.crashID) : nil
         logger.info("spooled crash stored", metadata: ["crash_id": "\(entry.crash.crashID)", "queued": "\(queued.map(String.init) ?? "-")"])

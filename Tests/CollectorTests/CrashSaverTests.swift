@@ -37,7 +37,7 @@ import Telemetry
         defer { statsd.close() }
         let storage = FlakyStorage(failures: 2)
         let crash = StorageFixtures.crash([("upload_file_minidump", "test.dmp")])
-        #expect(CrashSaver(storage: storage, telemetry: telemetry, budget: 5).save(crash))
+        #expect(CrashSaver(storage: storage, telemetry: telemetry, budget: 5).save(crash) == .stored)
         #expect(storage.attempts.count == 3)
         telemetry.flush()
         let bytes = StorageKeys.objects(of: crash).reduce(0) { $0 + $1.bytes.readableBytes }
@@ -53,7 +53,7 @@ import Telemetry
         defer { statsd.close() }
         let storage = FlakyStorage(failures: .max)
         let start = Date()
-        #expect(CrashSaver(storage: storage, telemetry: telemetry, budget: 1).save(StorageFixtures.crash()) == false)
+        #expect(CrashSaver(storage: storage, telemetry: telemetry, budget: 1).save(StorageFixtures.crash()) == .failed)
         #expect(Date().timeIntervalSince(start) < 1.1)
         telemetry.flush()
         let gaps = zip(storage.attempts.dropFirst(), storage.attempts).map { $0.timeIntervalSince($1) }

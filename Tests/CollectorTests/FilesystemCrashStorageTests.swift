@@ -116,7 +116,7 @@ import Testing
         // 116 KiB of dump on a 64 KiB disk.
         let big = StorageFixtures.crash([("upload_file_minidump", "pipeline-inlines-macos-segv.dmp")])
         let start = Date()
-        #expect(saver.save(big) == false)
+        #expect(saver.save(big) == .failed)
         #expect(Date().timeIntervalSince(start) < 2)
         #expect(Self.files(under: mountPoint) == [])
         #expect(logs.lines.contains { $0.contains("save failed") && $0.contains("No space left on device") && $0.contains(big.crashID) })
@@ -132,7 +132,7 @@ import Testing
         try FileManager.default.removeItem(atPath: filler)
 
         let small = StorageFixtures.crash([("upload_file_minidump", "invalid-range.dmp")])
-        #expect(saver.save(small) == true)
+        #expect(saver.save(small) == .stored)
         #expect(Self.contents("\(mountPoint)/crashes/v1/dump/\(small.crashID)") == Fixtures.bytes("invalid-range.dmp"))
     }
 }

@@ -73,7 +73,7 @@ import Testing
         #expect(error.description.contains(env.bucket))
 
         let crash = StorageFixtures.crash()
-        #expect(CrashSaver(storage: storage, telemetry: telemetry, budget: 0.3).save(crash) == false)
+        #expect(CrashSaver(storage: storage, telemetry: telemetry, budget: 0.3).save(crash) == .failed)
         #expect(try Self.object(StorageKeys.rawCrash(crash.crashID), try env.client()) == nil)
         let refused = logs.lines.filter { $0.contains(#""s3_error_code":"SignatureDoesNotMatch""#) && $0.contains(crash.crashID) }
         #expect(!refused.isEmpty)
@@ -105,12 +105,12 @@ import Testing
                                      telemetry: telemetry)
         let saver = CrashSaver(storage: storage, telemetry: telemetry, budget: 1.5)
         let direct = try env.client()
-        #expect(saver.save(StorageFixtures.crash()))
+        #expect(saver.save(StorageFixtures.crash()) == .stored)
 
         try proxy.stop()
         let lost = StorageFixtures.crash([("upload_file_minidump", "test.dmp"), ("upload_file_minidump_browser", "linux-mini.dmp")])
         let start = Date()
-        #expect(saver.save(lost) == false)
+        #expect(saver.save(lost) == .failed)
         let elapsed = Date().timeIntervalSince(start)
         #expect(elapsed < 1.5 + 0.5 + 0.5, "save took \(elapsed) s")
         for (key, _) in StorageFixtures.expectedObjects(lost) {
@@ -121,7 +121,7 @@ import Testing
 
         try proxy.start()
         let later = StorageFixtures.crash()
-        #expect(saver.save(later))
+        #expect(saver.save(later) == .stored)
         for (key, bytes) in StorageFixtures.expectedObjects(later) {
             #expect(try Self.object(key, direct) == bytes, "\(key)")
         }
