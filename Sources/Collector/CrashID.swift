@@ -27,14 +27,5 @@ public enum CrashID {
     /// The `YYYYMMDD` date folder of a crash ID (from its last six digits; 20YY).
     public static func dateFolder(of id: String) -> String { "20" + id.suffix(6) }
 
-    static func yymmdd(_ date: Date) -> String {
-        let c = utcCalendar.dateComponents([.year, .month, .day], from: date)
-        return String(format: "%02d%02d%02d", c.year! % 100, c.month!, c.day!)
-    }
-
-    static let utcCalendar: Calendar = {
-        var cal = Calendar(identifier: .gregorian)
-        cal.timeZone = TimeZone(identifier: "UTC")!
-        return cal
-    }()
+    static func yymmdd(_ date: Date) -> String { String(UTCTime(date).compactDate.dropFirst(2)) }
 }

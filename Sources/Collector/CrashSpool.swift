@@ -55,7 +55,7 @@ public final class CrashSpool: Sendable {
             return true
         }
         guard admitted else { return false }
-        let name = String(format: "%020llu-%@.crash", UInt64(Date().timeIntervalSince1970 * 1_000_000_000), crash.crashID)
+        let name = UTCTime.digits(Int(Date().timeIntervalSince1970 * 1_000_000_000), 20) + "-\(crash.crashID).crash"
         do {
             try DurableFile.write(file, to: directory + "/" + name)
         } catch {

@@ -96,66 +96,95 @@ public enum MultipartForm {
         }
     }
 
-    /// A part from its header block (lines ending in CRLF); nil without a named Content-Disposition.
+    /// A part from its header block (lines ending in CRLF); nil without a named Content-Disposition,
+    /// or with a line that is not `Name: value` (a stray delimiter).
     private static func makePart(headers: UnsafeRawBufferPointer, content: ByteBuffer) -> FormPart? {
         var disposition: HeaderParameters?
         var type: String?
-        var lineStart = 0
-        while lineStart < headers.count {
+        let bytes = Array(headers)[...]
+        var lineStart = bytes.startIndex
+        while lineStart < bytes.endIndex {
             var lineEnd = lineStart
-            while lineEnd + 1 < headers.count, !(headers[lineEnd] == 13 && headers[lineEnd + 1] == 10) { lineEnd += 1 }
-            if lineEnd + 1 >= headers.count { lineEnd = headers.count }
-            let line = String(decoding: UnsafeRawBufferPointer(rebasing: headers[lineStart..<lineEnd]), as: UTF8.self)
-            // Every line is `Name: value`; anything else (a stray delimiter) is a broken body.
-            guard let colon = line.firstIndex(of: ":"), colon != line.startIndex, !line.hasPrefix("--"),
-                  !line[..<colon].contains(" ") else { return nil }
-            let value = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
-            switch line[..<colon].lowercased() {
-            case "content-disposition": disposition = HeaderParameters(value)
-            case "content-type": type = value
-            default: break
+            while lineEnd + 1 < bytes.endIndex, !(bytes[lineEnd] == 13 && bytes[lineEnd + 1] == 10) { lineEnd += 1 }
+            if lineEnd + 1 >= bytes.endIndex { lineEnd = bytes.endIndex }
+            let line = bytes[lineStart..<lineEnd]
+            guard let colon = line.firstIndex(of: UInt8(ascii: ":")), colon != line.startIndex,
+                  !line[..<colon].contains(UInt8(ascii: " ")), !line.starts(with: [45, 45]) else { return nil }
+            let name = line[..<colon]
+            if asciiCaseInsensitiveEquals(name, contentDisposition) {
+                disposition = HeaderParameters(utf8: line[(colon + 1)...])
+            } else if asciiCaseInsensitiveEquals(name, contentType) {
+                type = HeaderParameters(utf8: line[(colon + 1)...]).value
             }
             lineStart = lineEnd + 2
         }
         guard let disposition, let name = disposition["name"] else { return nil }
         return FormPart(name: name, filename: disposition["filename"], contentType: type, body: content)
     }
+
+    private static let contentDisposition = Array("content-disposition".utf8)
+    private static let contentType = Array("content-type".utf8)
+
+    private static func asciiCaseInsensitiveEquals(_ a: ArraySlice<UInt8>, _ lowercase: [UInt8]) -> Bool {
+        a.count == lowercase.count && zip(a, lowercase).allSatisfy { ($0 | 0x20) == $1 }
+    }
 }
 
-/// `value; key=val; key2="quoted"` as in Content-Type and Content-Disposition.
+/// `value; key=val; key2="quoted"` as in Content-Type and Content-Disposition. Parsed on UTF-8
+/// bytes: this runs for every part of every crash, and Foundation's string trimming was a
+/// measurable share of a small crash's CPU.
 struct HeaderParameters {
     let value: String
-    private var params: [String: String] = [:]
+    private var params: [(key: String, value: String)] = []
 
     init(_ header: String) {
-        var fields = Self.split(header)
-        value = fields.isEmpty ? "" : fields.removeFirst().trimmingCharacters(in: .whitespaces)
-        for field in fields {
-            guard let eq = field.firstIndex(of: "=") else { continue }
-            let key = field[..<eq].trimmingCharacters(in: .whitespaces).lowercased()
-            var val = field[field.index(after: eq)...].trimmingCharacters(in: .whitespaces)
-            if val.count >= 2, val.hasPrefix("\""), val.hasSuffix("\"") {
-                val = String(val.dropFirst().dropLast()).replacingOccurrences(of: "\\\"", with: "\"")
+        self.init(utf8: Array(header.utf8)[...])
+    }
+
+    init(utf8 bytes: ArraySlice<UInt8>) {
+        var fields: [ArraySlice<UInt8>] = []
+        var start = bytes.startIndex, quoted = false
+        for i in bytes.indices {
+            switch bytes[i] {
+            case UInt8(ascii: "\""): quoted.toggle()
+            case UInt8(ascii: ";") where !quoted:
+                fields.append(bytes[start..<i])
+                start = i + 1
+            default: break
             }
-            params[key] = val
+        }
+        fields.append(bytes[start...])
+        value = String(decoding: Self.trimmed(fields[0]), as: UTF8.self)
+        for field in fields.dropFirst() {
+            guard let eq = field.firstIndex(of: UInt8(ascii: "=")) else { continue }
+            let key = String(decoding: Self.trimmed(field[..<eq]).map { $0 | (($0 >= 65 && $0 <= 90) ? 0x20 : 0) }, as: UTF8.self)
+            var val = Self.trimmed(field[(eq + 1)...])
+            if val.count >= 2, val.first == UInt8(ascii: "\""), val.last == UInt8(ascii: "\"") {
+                val = val.dropFirst().dropLast()
+                params.append((key, Self.unescaped(val)))
+            } else {
+                params.append((key, String(decoding: val, as: UTF8.self)))
+            }
         }
     }
 
-    subscript(key: String) -> String? { params[key] }
+    subscript(key: String) -> String? { params.last { $0.key == key }?.value }
 
-    /// Splits on `;` outside quotes.
-    private static func split(_ s: String) -> [String] {
-        var out: [String] = [], current = "", quoted = false
-        for ch in s {
-            if ch == "\"" { quoted.toggle() }
-            if ch == ";" && !quoted {
-                out.append(current)
-                current = ""
-            } else {
-                current.append(ch)
-            }
+    private static func trimmed(_ s: ArraySlice<UInt8>) -> ArraySlice<UInt8> {
+        let blank: (UInt8) -> Bool = { $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\t") }
+        guard let first = s.firstIndex(where: { !blank($0) }), let last = s.lastIndex(where: { !blank($0) }) else { return [] }
+        return s[first...last]
+    }
+
+    /// A quoted string's content with `\"` and `\\` escapes resolved.
+    private static func unescaped(_ s: ArraySlice<UInt8>) -> String {
+        guard s.contains(UInt8(ascii: "\\")) else { return String(decoding: s, as: UTF8.self) }
+        var out: [UInt8] = [], escaping = false
+        for b in s {
+            if !escaping, b == UInt8(ascii: "\\") { escaping = true; continue }
+            escaping = false
+            out.append(b)
         }
-        out.append(current)
-        return out
+        return String(decoding: out, as: UTF8.self)
     }
 }

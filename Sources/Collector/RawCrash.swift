@@ -27,21 +27,14 @@ public enum RawCrash {
     }
 
     public static func sha256Hex(_ bytes: ByteBuffer) -> String {
-        let digest = bytes.withUnsafeReadableBytes { SHA256.hash(data: $0) }
-        let hex = Array("0123456789abcdef".utf8)
-        var out = [UInt8]()
-        out.reserveCapacity(64)
-        for byte in digest {
-            out.append(hex[Int(byte >> 4)])
-            out.append(hex[Int(byte & 0xF)])
-        }
-        return String(decoding: out, as: UTF8.self)
+        Hex.encode(bytes.withUnsafeReadableBytes { SHA256.hash(data: $0) })
     }
 
     /// ISO 8601 UTC with microseconds, as Antenna writes `submitted_timestamp`.
     static func timestamp(_ date: Date) -> String {
-        let c = CrashID.utcCalendar.dateComponents([.year, .month, .day, .hour, .minute, .second], from: date)
-        let micros = Int((date.timeIntervalSince1970 * 1_000_000).truncatingRemainder(dividingBy: 1_000_000))
-        return String(format: "%04d-%02d-%02dT%02d:%02d:%02d.%06d+00:00", c.year!, c.month!, c.day!, c.hour!, c.minute!, c.second!, micros)
+        let t = UTCTime(date)
+        return "\(UTCTime.digits(t.year, 4))-\(UTCTime.digits(t.month, 2))-\(UTCTime.digits(t.day, 2))T"
+            + "\(UTCTime.digits(t.hour, 2)):\(UTCTime.digits(t.minute, 2)):\(UTCTime.digits(t.second, 2))."
+            + "\(UTCTime.digits(t.microsecond, 6))+00:00"
     }
 }

@@ -71,7 +71,7 @@ public final class S3Client: Sendable {
         var headers = [("host", host)] + extraHeaders
         let payloadHash: String
         if let body {
-            payloadHash = body.withUnsafeReadableBytes { SigV4Signer.hex(SHA256.hash(data: $0)) }
+            payloadHash = body.withUnsafeReadableBytes { Hex.encode(SHA256.hash(data: $0)) }
             // S3 checks the bytes against both: a body damaged in transit is refused, not stored.
             headers.append(("content-md5", body.withUnsafeReadableBytes { Data(Insecure.MD5.hash(data: $0)).base64EncodedString() }))
         } else {

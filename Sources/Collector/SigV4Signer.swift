@@ -29,7 +29,7 @@ public struct SigV4Signer: Sendable {
     }
 
     /// SHA-256 of an empty payload, the hash of every request without a body.
-    public static let emptyPayloadHash = hex(SHA256.hash(data: [UInt8]()))
+    public static let emptyPayloadHash = Hex.encode(SHA256.hash(data: [UInt8]()))
 
     /// Signs a request. `headers` must include `host`; `path` and the query are unencoded.
     /// Returns `headers` plus `x-amz-date`, the session token when there is one, and `authorization`.
@@ -43,8 +43,8 @@ public struct SigV4Signer: Sendable {
         let (request, signedHeaders) = canonicalRequest(method: method, path: path, query: query, headers: signed,
                                                         payloadHash: payloadHash)
         let scope = "\(day)/\(region)/\(service)/aws4_request"
-        let toSign = "AWS4-HMAC-SHA256\n\(amzDate)\n\(scope)\n\(Self.hex(SHA256.hash(data: Array(request.utf8))))"
-        let signature = Self.hex(HMAC<SHA256>.authenticationCode(for: Array(toSign.utf8), using: signingKey(day: day)))
+        let toSign = "AWS4-HMAC-SHA256\n\(amzDate)\n\(scope)\n\(Hex.encode(SHA256.hash(data: Array(request.utf8))))"
+        let signature = Hex.encode(HMAC<SHA256>.authenticationCode(for: Array(toSign.utf8), using: signingKey(day: day)))
         signed.append(("authorization",
                        "AWS4-HMAC-SHA256 Credential=\(credentials.accessKeyID)/\(scope), SignedHeaders=\(signedHeaders), Signature=\(signature)"))
         return signed
@@ -105,12 +105,7 @@ public struct SigV4Signer: Sendable {
 
     /// `YYYYMMDDTHHMMSSZ` and `YYYYMMDD`, in UTC.
     static func timestamps(_ date: Date) -> (String, String) {
-        let c = CrashID.utcCalendar.dateComponents([.year, .month, .day, .hour, .minute, .second], from: date)
-        let day = String(format: "%04d%02d%02d", c.year!, c.month!, c.day!)
-        return (day + String(format: "T%02d%02d%02dZ", c.hour!, c.minute!, c.second!), day)
-    }
-
-    public static func hex<D: Sequence>(_ digest: D) -> String where D.Element == UInt8 {
-        digest.map { String(format: "%02x", $0) }.joined()
+        let t = UTCTime(date)
+        return (t.compactDate + "T" + t.compactTime + "Z", t.compactDate)
     }
 }

@@ -62,7 +62,7 @@ import Testing
     ]
 
     static func payloadHash(_ body: String) -> String {
-        body.isEmpty ? SigV4Signer.emptyPayloadHash : SigV4Signer.hex(SHA256.hash(data: Array(body.utf8)))
+        body.isEmpty ? SigV4Signer.emptyPayloadHash : Hex.encode(SHA256.hash(data: Array(body.utf8)))
     }
 
     @Test(arguments: vectors)
