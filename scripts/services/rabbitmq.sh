@@ -66,6 +66,14 @@ node_env() {
 
 ctl() { "$BIN/rabbitmqctl" -q -n "$NODE" "$@"; }
 
+# The OS pid of a node started from $D that is still alive, if any: two nodes on one data
+# folder corrupt each other's message store, so it is found even when it does not answer.
+node_pid() {
+    local pid
+    pid=$(cat "$D/node.pid" 2>/dev/null) || return 1
+    { tr '\0' '\n' < "/proc/$pid/environ" | grep -qx "HOME=$D"; } 2>/dev/null && echo "$pid"
+}
+
 # The Erlang node answers (its broker app may be stopped: see stop-app).
 running() { ctl ping >/dev/null 2>&1; }
 
@@ -108,6 +116,9 @@ start() {
         print_exports
         return
     fi
+    if pid=$(node_pid); then
+        log "a node using $D is still running (pid $pid) but does not answer; run: $0 stop"; exit 1
+    fi
     mkdir -p "$D/mnesia" "$D/log"
     echo '[].' > "$D/enabled_plugins"
     make_tls
@@ -127,6 +138,7 @@ CONF
         log "node did not start; see $D/log"; exit 1
     fi
     ctl await_startup >&2
+    ctl eval 'list_to_integer(os:getpid()).' > "$D/node.pid"
     ctl add_vhost "$VHOST" >/dev/null 2>&1 || true
     ctl add_user "$USER_NAME" "$(password)" >/dev/null 2>&1 || ctl change_password "$USER_NAME" "$(password)" >/dev/null
     ctl set_permissions -p "$VHOST" "$USER_NAME" '.*' '.*' '.*' >/dev/null
@@ -137,6 +149,11 @@ CONF
 stop() {
     node_env
     if running; then ctl stop >&2 || true; fi
+    if pid=$(node_pid); then
+        kill "$pid"
+        for _ in $(seq 1 50); do node_pid >/dev/null || break; sleep 0.2; done
+    fi
+    rm -f "$D/node.pid"
     epmd -port "$EPMD_PORT" -kill >/dev/null 2>&1 || true
     log "stopped"
 }
