@@ -33,7 +33,9 @@ public final class Collector: Sendable {
         let spool = try config.spoolDir.isEmpty ? nil
             : CrashSpool(directory: config.spoolDir, maxBytes: config.spoolMaxBytes, telemetry: telemetry)
         let saver = CrashSaver(storage: storage, telemetry: telemetry, budget: config.saveBudget, spool: spool)
-        let publisher = QueuePublisher(queue: queue, telemetry: telemetry)
+        let publisher = QueuePublisher(queue: queue, telemetry: telemetry,
+                                       backlog: try Backends.publishBacklog(config, telemetry: telemetry),
+                                       budget: config.publishBudget)
         pipeline = CrashPipeline(throttler: throttler, saver: saver, publisher: publisher, telemetry: telemetry)
         drainer = spool.map { SpoolDrainer(spool: $0, saver: saver, publisher: publisher, telemetry: telemetry) }
         let checks = Self.healthChecks(pipeline)
@@ -52,6 +54,7 @@ public final class Collector: Sendable {
     static func healthChecks(_ pipeline: CrashPipeline) -> [(name: String, check: HeartbeatResource.Check)] {
         var checks: [(name: String, check: HeartbeatResource.Check)] = [
             ("storage", pipeline.saver.storage.check), ("queue", pipeline.publisher.queue.check),
+            ("publish_backlog", pipeline.publisher.check),
         ]
         if let spool = pipeline.saver.spool { checks.append(("spool", spool.check)) }
         return checks
@@ -113,6 +116,8 @@ public final class Collector: Sendable {
         let drained = pool.drain(until: deadline) && answered
         // Spooled crashes go to storage as far as the deadline allows; the rest wait for the next start.
         drainer?.stop(drainingUntil: deadline)
+        // Crash IDs the broker has not taken yet (the drainer's included) get the rest of the deadline.
+        pipeline.publisher.flush(until: deadline)
         // Let the event loops write the last answers before they stop.
         try? await Task.sleep(nanoseconds: 100_000_000)
         try? await group.shutdownGracefully()

@@ -1,0 +1,114 @@
+import Foundation
+import Logging
+import NIOConcurrencyHelpers
+import Telemetry
+
+/// Publishes crash IDs to a durable RabbitMQ queue as persistent messages, each confirmed by
+/// the broker (publisher confirms) before `publish` returns.
+///
+/// Connections come from a small pool, each used by one thread at a time. A connection that
+/// failed is dropped and reopened by the next publish that needs it; reconnects back off
+/// exponentially across the pool, so a down broker is not hammered by every worker.
+public final class RabbitMQCrashQueue: CrashQueue, @unchecked Sendable {
+    public let queueName: String
+    /// The URL with its password masked.
+    public let maskedURL: String
+    private let url: AMQPURL
+    private let pool: AMQPConnectionPool
+    private let connectTimeout: Double
+    private let confirmTimeout: Double
+    private let caBundle: String
+    private let telemetry: Telemetry
+    private let logger: Logger
+    private let lock = NIOLock()
+    private var backoff = Backoff(initial: 0.1, maximum: 5)
+    private var nextConnect: UInt64 = 0
+    private var unconfirmed = 0
+
+    /// Connects once and declares the queue, so a wrong URL, password or queue fails at start-up.
+    /// - Parameters:
+    ///   - poolSize: connections kept; more workers than this wait their turn.
+    ///   - connectTimeout: seconds for TCP, TLS and AMQP handshakes and each RPC.
+    ///   - confirmTimeout: seconds to wait for the broker's confirm of one message.
+    ///   - caBundle: PEM file of the CAs trusted for amqps://; the system bundle by default.
+    public init(url: String, queue: String, telemetry: Telemetry, poolSize: Int = 4,
+                connectTimeout: Double = 5, confirmTimeout: Double = 2, caBundle: String? = nil) throws {
+        self.url = try AMQPURL(url)
+        maskedURL = self.url.masked
+        queueName = queue
+        self.connectTimeout = connectTimeout
+        self.confirmTimeout = confirmTimeout
+        self.caBundle = caBundle ?? AMQPConnection.systemCABundle
+        self.telemetry = telemetry
+        logger = telemetry.logger("breakwater.rabbitmq")
+        let first = try AMQPConnection(url: self.url, queue: queue, timeout: connectTimeout, caBundle: self.caBundle)
+        telemetry.count(MetricCatalog.queueReconnect)
+        pool = AMQPConnectionPool(size: poolSize, first: first)
+        logger.info("rabbitmq queue ready", metadata: ["url": "\(maskedURL)", "queue": "\(queue)"])
+    }
+
+    /// Publishes that got no confirm: the broker may have them, so a retry may duplicate them.
+    public var unconfirmedCount: Int { lock.withLock { unconfirmed } }
+
+    public func publish(_ crashID: String) throws {
+        let done: Void? = try pool.withSlot(timeout: confirmTimeout) { slot in
+            let connection = try self.connection(in: slot)
+            do {
+                try connection.publish(crashID, to: queueName, timeout: confirmTimeout)
+            } catch let error as RabbitMQError {
+                if connection.isBroken { slot.connection = nil }
+                if error.kind == .unconfirmed {
+                    lock.withLock { unconfirmed += 1 }
+                    logger.warning("publish not confirmed; a retry may duplicate it",
+                                   metadata: ["crash_id": "\(crashID)", "error": "\(error)"])
+                }
+                throw error
+            }
+        }
+        if done == nil { throw RabbitMQError(kind: .busy, url: maskedURL, message: "no free connection within \(confirmTimeout) s") }
+    }
+
+    /// Round trip to the broker on a pooled connection: is it up and is the queue there?
+    public func check() -> HealthStatus {
+        do {
+            let done: Void? = try pool.withSlot(timeout: 0.5) { slot in
+                let connection = try self.connection(in: slot)
+                do {
+                    try connection.ping(queue: queueName)
+                } catch {
+                    if connection.isBroken { slot.connection = nil }
+                    throw error
+                }
+            }
+            return done == nil ? .warning("all RabbitMQ connections busy") : .ok
+        } catch {
+            return .error("\(error)")
+        }
+    }
+
+    /// The slot's open connection, or a new one when it has none, its last one broke, or it sat
+    /// idle past the heartbeat (the broker has likely dropped it). Honours the reconnect backoff.
+    private func connection(in slot: AMQPConnectionPool.Slot) throws -> AMQPConnection {
+        if let c = slot.connection {
+            if !c.isBroken && c.idleSeconds < Double(AMQPConnection.heartbeatSeconds) { return c }
+            c.abandon()
+            slot.connection = nil
+        }
+        let now = MonotonicClock.now()
+        let wait = lock.withLock { nextConnect > now ? Double(nextConnect - now) / 1e9 : 0 }
+        if wait > 0 {
+            throw RabbitMQError(kind: .backingOff, url: maskedURL, message: String(format: "reconnecting in %.1f s after a failure", wait))
+        }
+        do {
+            let c = try AMQPConnection(url: url, queue: queueName, timeout: connectTimeout, caBundle: caBundle)
+            lock.withLock { backoff.reset(); nextConnect = 0 }
+            telemetry.count(MetricCatalog.queueReconnect)
+            logger.info("rabbitmq connection opened", metadata: ["url": "\(maskedURL)"])
+            slot.connection = c
+            return c
+        } catch {
+            lock.withLock { nextConnect = MonotonicClock.now() + UInt64(backoff.next() * 1e9) }
+            throw error
+        }
+    }
+}

@@ -1,0 +1,231 @@
+import Foundation
+import Testing
+import Telemetry
+@testable import Collector
+
+/// Against the real broker of `scripts/services/rabbitmq.sh`. Serialized: one test takes the
+/// broker down, which the others must not see.
+@Suite(.serialized) struct RabbitMQTests {
+    let broker: RabbitMQTestBroker
+    let telemetry = Telemetry.silent()
+
+    init() throws { broker = try RabbitMQTestBroker() }
+
+    static func newCrashIDs(_ n: Int, date: Date = Date()) -> [String] {
+        (0..<n).map { _ in CrashID.make(result: .accept, date: date) }
+    }
+
+    @Test func publishesOnePersistentMessagePerCrashIDOnADurableQueue() throws {
+        let name = broker.uniqueQueue()
+        let queue = try RabbitMQCrashQueue(url: broker.url, queue: name, telemetry: telemetry, poolSize: 3)
+        let publisher = QueuePublisher(queue: queue, telemetry: telemetry)
+        defer { publisher.flush(until: Date()); try? broker.delete(name) }
+        let ids = Self.newCrashIDs(40)
+
+        // More threads than pooled connections: each connection is used by one thread at a time.
+        let results = Locked([Bool](repeating: false, count: ids.count))
+        DispatchQueue.concurrentPerform(iterations: ids.count) { i in
+            let ok = publisher.publish(ids[i])
+            results.withLock { $0[i] = ok }
+        }
+
+        #expect(results.withLock { $0 }.allSatisfy { $0 })
+        #expect(queue.check() == .ok)
+        #expect(publisher.check() == .ok)
+        let messages = try broker.drain(name)
+        #expect(messages.map(\.body).sorted() == ids.sorted())
+        #expect(messages.allSatisfy { $0.deliveryMode == 2 }, "persistent")
+        // Declaring it non-durable is refused: the queue is durable.
+        #expect(throws: RabbitMQError.self) { try broker.declare(name, durable: false) }
+    }
+
+    @Test func publishesOverTLSVerifyingTheBrokerCertificate() throws {
+        let name = broker.uniqueQueue()
+        defer { try? broker.delete(name) }
+        let queue = try RabbitMQCrashQueue(url: broker.tlsURL, queue: name, telemetry: telemetry, caBundle: broker.caBundle)
+        let ids = Self.newCrashIDs(3)
+        for id in ids { try queue.publish(id) }
+        #expect(try broker.drain(name).map(\.body) == ids)
+
+        // A CA that did not sign the broker's certificate is refused.
+        let error = #expect(throws: RabbitMQError.self) {
+            try RabbitMQCrashQueue(url: broker.tlsURL, queue: name, telemetry: telemetry, caBundle: "/etc/ssl/certs/ca-certificates.crt")
+        }
+        #expect(error.map { "\($0)".contains("amqps://breakwater:********@localhost") } == true, "\(String(describing: error))")
+    }
+
+    @Test func aMessageTheBrokerCannotRouteIsAnErrorNotASilentDrop() throws {
+        let name = broker.uniqueQueue()
+        let queue = try RabbitMQCrashQueue(url: broker.url, queue: name, telemetry: telemetry, poolSize: 1)
+        try broker.delete(name)
+        let error = #expect(throws: RabbitMQError.self) { try queue.publish(Self.newCrashIDs(1)[0]) }
+        #expect(error?.kind == .rejected && "\(error!)".contains("NO_ROUTE"), "\(String(describing: error))")
+    }
+
+    @Test func aQueueDeclaredWithOtherArgumentsIsAClearStartupError() throws {
+        let name = broker.uniqueQueue()
+        try broker.declare(name, durable: false)
+        defer { try? broker.delete(name) }
+        let error = #expect(throws: RabbitMQError.self) {
+            try RabbitMQCrashQueue(url: broker.url, queue: name, telemetry: telemetry)
+        }
+        let text = "\(error!)"
+        #expect(text.contains(name) && text.contains("other arguments") && text.contains("durable"), "\(text)")
+        #expect(text.contains("********") && !text.contains(password(of: broker.url)), "\(text)")
+    }
+
+    @Test func aWrongPasswordIsAClearStartupErrorWithThePasswordMasked() throws {
+        var url = URLComponents(string: broker.url)!
+        url.password = "not-the-password"
+        var config = CollectorConfiguration()
+        config.crashQueue = "rabbitmq"
+        config.rabbitmqURL = url.string!
+        let error = #expect(throws: Backends.StartupError.self) { try Backends.queue(config, telemetry: telemetry) }
+        let text = "\(error!)"
+        #expect(text.contains(CollectorConfiguration.maskingPassword(in: url.string!)), "\(text)")
+        #expect(text.contains("ACCESS_REFUSED") || text.contains("login"), "\(text)")
+        #expect(!text.contains("not-the-password"), "\(text)")
+    }
+
+    @Test func anUnreachableHostIsAClearStartupErrorWithThePasswordMasked() throws {
+        let error = #expect(throws: RabbitMQError.self) {
+            try RabbitMQCrashQueue(url: "amqp://user:s3cret@127.0.0.1:1/vh", queue: "q", telemetry: telemetry, connectTimeout: 2)
+        }
+        let text = "\(error!)"
+        #expect(text.contains("amqp://user:********@127.0.0.1:1/vh") && text.contains("cannot connect"), "\(text)")
+        #expect(!text.contains("s3cret"), "\(text)")
+    }
+
+    @Test func crashIDsPublishedWhileTheBrokerIsDownReachTheQueueOnceItIsBack() throws {
+        let name = broker.uniqueQueue()
+        let statsd = try StatsdReceiver()
+        defer { statsd.close() }
+        let telemetry = Telemetry(sink: CapturingLogSink(), logLevel: .critical,
+                                  statsd: StatsdSender(host: "127.0.0.1", port: statsd.port, flushInterval: 0.05))
+        let queue = try RabbitMQCrashQueue(url: broker.url, queue: name, telemetry: telemetry, poolSize: 2)
+        let publisher = QueuePublisher(queue: queue, telemetry: telemetry, budget: 1)
+        defer { publisher.flush(until: Date()); try? broker.delete(name) }
+
+        // A worker keeps publishing while the broker goes down and comes back.
+        let published = Locked<[(id: String, queued: Bool)]>([])
+        let stop = Locked(false)
+        let worker = Thread {
+            while !stop.withLock({ $0 }) {
+                let id = CrashID.make(result: .accept, date: Date())
+                let queued = publisher.publish(id)
+                published.withLock { $0.append((id, queued)) }
+                Thread.sleep(forTimeInterval: 0.02)
+            }
+        }
+        worker.start()
+        Thread.sleep(forTimeInterval: 0.5)
+        try broker.stopApp()
+        let down = Self.newCrashIDs(5)
+        for id in down {
+            let queued = publisher.publish(id)
+            published.withLock { $0.append((id, queued)) }
+        }
+        #expect(publisher.backlog.count >= down.count)
+        if case .warning = publisher.check() {} else { Issue.record("backlog not reported: \(publisher.check())") }
+        #expect(queue.check().isFailing)
+        try broker.startApp()
+        Thread.sleep(forTimeInterval: 0.5)
+        stop.withLock { $0 = true }
+        while !worker.isFinished { Thread.sleep(forTimeInterval: 0.01) }
+
+        // The backlog drains into the queue once the broker is back.
+        let deadline = Date(timeIntervalSinceNow: 60)
+        while publisher.backlog.count > 0 && Date() < deadline { Thread.sleep(forTimeInterval: 0.1) }
+        #expect(publisher.backlog.count == 0)
+        #expect(publisher.check() == .ok)
+
+        let ids = published.withLock { $0 }.map(\.id)
+        let bodies = try broker.drain(name).map(\.body)
+        let missing = published.withLock { $0 }.enumerated().filter { !Set(bodies).contains($0.element.id) }
+        #expect(missing.isEmpty, """
+            every crash ID reached the queue; missing \(missing.count) of \(ids.count) \
+            (positions \(missing.map(\.offset)), confirmed directly: \(missing.filter(\.element.queued).count))
+            """)
+        #expect(published.withLock { $0 }.contains { !$0.queued }, "some went through the backlog")
+        // A duplicate is only possible for a publish the broker did not confirm.
+        let duplicates = bodies.count - Set(bodies).count
+        #expect(duplicates <= queue.unconfirmedCount, "\(duplicates) duplicates, \(queue.unconfirmedCount) unconfirmed")
+
+        // What operators see: reconnects, failed publishes, and the backlog gauge back at zero.
+        telemetry.flush()
+        Thread.sleep(forTimeInterval: 0.3)
+        let lines = statsd.lines
+        func values(_ metric: String, _ suffix: String) -> [Int] {
+            lines.filter { $0.hasPrefix("breakwater.\(metric):") && $0.hasSuffix(suffix) }
+                .compactMap { Int($0.dropFirst("breakwater.\(metric):".count).prefix { $0.isNumber }) }
+        }
+        #expect(values("queue.reconnect", "|c").reduce(0, +) >= 2, "the first connection and one after the restart")
+        #expect(values("publish_crash", "|c|#result:failure").reduce(0, +) == published.withLock { $0 }.filter { !$0.queued }.count)
+        let backlogSizes = values("publish_backlog.size", "|g")
+        #expect((backlogSizes.max() ?? 0) >= down.count && backlogSizes.last == 0, "\(backlogSizes)")
+    }
+
+    @Test func theBacklogFileSurvivesARestartAndDrainsIntoTheQueue() throws {
+        let name = broker.uniqueQueue()
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("backlog-\(UUID())").path
+        defer { try? FileManager.default.removeItem(atPath: dir); try? broker.delete(name) }
+        let path = dir + "/publish-backlog"
+        let ids = Self.newCrashIDs(6)
+
+        // First run: the queue refuses everything, so the IDs are journaled.
+        do {
+            let first = QueuePublisher(queue: RefusingQueue(), telemetry: telemetry,
+                                       backlog: try PublishBacklog(path: path, telemetry: telemetry), budget: 0)
+            for id in ids { #expect(first.publish(id) == false) }
+            #expect(first.flush(until: Date()) == false)
+        }
+
+        // Second run, with the real broker: the journaled IDs are queued, and the file emptied.
+        // The first run's journal is released once its stopped drain thread has exited.
+        var reopened: PublishBacklog?
+        for _ in 0..<100 where reopened == nil {
+            reopened = try? PublishBacklog(path: path, telemetry: telemetry)
+            if reopened == nil { Thread.sleep(forTimeInterval: 0.02) }
+        }
+        let backlog = try #require(reopened)
+        #expect(backlog.crashIDs == ids)
+        let queue = try RabbitMQCrashQueue(url: broker.url, queue: name, telemetry: telemetry)
+        let second = QueuePublisher(queue: queue, telemetry: telemetry, backlog: backlog)
+        #expect(second.flush(until: Date(timeIntervalSinceNow: 20)))
+        #expect(try broker.drain(name).map(\.body) == ids)
+        #expect(try FileManager.default.attributesOfItem(atPath: path)[.size] as? Int == 0)
+    }
+
+    @Test func republishPutsEveryCrashOfADateOnTheQueue() throws {
+        let name = broker.uniqueQueue()
+        defer { try? broker.delete(name) }
+        let day = Date(timeIntervalSince1970: 1_764_288_000)  // 2025-11-28
+        let ids = Self.newCrashIDs(12, date: day)
+        let storage = DatedStorage(byDate: ["20251128": ids, "20251129": Self.newCrashIDs(3)])
+        let queue = try RabbitMQCrashQueue(url: broker.url, queue: name, telemetry: telemetry)
+        let republisher = Republisher(queue: queue, storage: storage, telemetry: telemetry)
+
+        let report = republisher.republish(try republisher.crashIDs(from: .date("2025-11-28")))
+
+        #expect(report.queued == ids && report.succeeded)
+        let messages = try broker.drain(name)
+        #expect(messages.map(\.body).sorted() == ids.sorted())
+        #expect(messages.allSatisfy { $0.deliveryMode == 2 })
+    }
+
+    private func password(of url: String) -> String { URLComponents(string: url)!.password! }
+}
+
+/// A queue whose broker is always down.
+struct RefusingQueue: CrashQueue {
+    func publish(_ crashID: String) throws { throw RabbitMQError(kind: .backingOff, url: "amqp://down", message: "down") }
+    func check() -> HealthStatus { .error("down") }
+}
+
+/// Storage that only knows which crash IDs it holds per date folder.
+struct DatedStorage: CrashStorage {
+    let byDate: [String: [String]]
+    func save(_ crash: StoredCrash) throws {}
+    func check() -> HealthStatus { .ok }
+    func crashIDs(onDate date: String) throws -> [String] { byDate[date] ?? [] }
+}
