@@ -47,12 +47,13 @@ struct FaultSuiteTests {
         config.s3Endpoint = "http://127.0.0.1:\(proxy.port)"
         config.saveBudget = 1
         let storage = try Backends.storage(config, telemetry: .silent())
-        let queue = CapturingCrashQueue()
+        let queue = try QueueTruth()
+        defer { queue.delete() }
         let server = try await TestServer.start(configure: {
             $0.workers = 4
             $0.saveBudget = 1
             if spool { $0.spoolDir = spoolDir }
-        }, storage: storage, queue: queue)
+        }, storage: storage, queue: queue.queue)
 
         let stream = CrashStream(port: server.port, clients: 4, pause: 0.05)
         stream.start()
@@ -66,12 +67,14 @@ struct FaultSuiteTests {
             _ = await Self.waitUntil(60) { spooled.count == 0 }
         }
         let spoolLeft = server.collector.pipeline.saver.spool?.count ?? 0
+        let records = stream.records
+        let queued = try await queue.waitFor(records.acknowledged, timeout: 30)
         try await server.stop()
         try? proxy.stop()
 
-        let records = stream.records
-        var row = try Self.tally(name, records, run: stream.run, truth: truth, queued: queue.published)
+        var row = try Self.tally(name, records, run: stream.run, truth: truth, queued: queued)
         row.seconds = Date().timeIntervalSince(started)
+        row.notes.append(queue.label)
         if spoolLeft > 0 { row.notes.append("\(spoolLeft) still spooled") }
         FaultTable.shared.record(row)
 
@@ -86,6 +89,48 @@ struct FaultSuiteTests {
         } else {
             #expect(records.retryLater > 0, "S3 was down for \(Self.window) s: some crashes must have been refused")
         }
+    }
+
+    // MARK: RabbitMQ outage
+
+    /// The broker stopped mid-stream (the node stays up, the AMQP app is stopped, every
+    /// connection dropped): crashes are still stored and acknowledged, their IDs wait in the
+    /// publish backlog, and every acknowledged accepted crash ID reaches the queue once the
+    /// broker is back.
+    @Test func rabbitMQOutage() async throws {
+        let started = Date()
+        let queue = try QueueTruth()
+        defer { queue.delete() }
+        let broker = try #require(queue.broker, "\(RabbitMQTestBroker.NotConfigured())")
+        let root = try Tools.temporaryFolder("fault-fs")
+        let spoolDir = try Tools.temporaryFolder("fault-spool")
+        let truth = FilesystemTruth(root: root)
+        let server = try await TestServer.start(configure: { $0.workers = 4; $0.spoolDir = spoolDir; $0.publishBudget = 1 },
+                                                storage: try FilesystemCrashStorage(root: root), queue: queue.queue)
+        let stream = CrashStream(port: server.port, clients: 4, pause: 0.05)
+        stream.start()
+        try await stream.run(for: Self.lead)
+        try broker.stopApp()
+        try await stream.run(for: Self.window)
+        try broker.startApp()
+        try await stream.run(for: Self.lead)
+        await stream.stop()
+        let records = stream.records
+        let queued = try await queue.waitFor(records.acknowledged, timeout: 60)
+        let backlogLeft = server.collector.pipeline.publisher.backlog.count
+        try await server.stop()
+
+        var row = try Self.tally("RabbitMQ down \(Int(Self.window)) s", records, run: stream.run, truth: truth, queued: queued)
+        row.seconds = Date().timeIntervalSince(started)
+        row.notes.append(queue.label)
+        if backlogLeft > 0 { row.notes.append("\(backlogLeft) left in the publish backlog") }
+        FaultTable.shared.record(row)
+
+        #expect(row.lost == 0)
+        #expect(records.unanswered.isEmpty, "\(records.unanswered.prefix(3))")
+        #expect(records.others.isEmpty, "\(records.others.prefix(3))")
+        #expect(records.retryLaterWithoutHeader == 0)
+        #expect(records.acknowledged.count > 0)
     }
 
     // MARK: process killed

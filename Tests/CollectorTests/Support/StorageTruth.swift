@@ -86,3 +86,49 @@ struct FilesystemTruth: StorageTruth {
         return n
     }
 }
+
+/// The queue a fault scenario publishes to, and what really reached it: a fresh queue on the test
+/// broker (`scripts/services/rabbitmq.sh`) when one is configured, else an in-memory queue.
+final class QueueTruth: @unchecked Sendable {
+    let broker: RabbitMQTestBroker?
+    let name: String
+    let queue: CrashQueue
+    private var received: [String] = []
+
+    init() throws {
+        if let broker = try? RabbitMQTestBroker() {
+            self.broker = broker
+            name = broker.uniqueQueue()
+            var config = CollectorConfiguration()
+            config.crashQueue = "rabbitmq"
+            config.rabbitmqURL = broker.url
+            config.rabbitmqQueue = name
+            queue = try Backends.queue(config, telemetry: .silent())
+        } else {
+            broker = nil
+            name = "in-memory"
+            queue = CapturingCrashQueue()
+        }
+    }
+
+    var label: String { broker == nil ? "queue in memory (no broker configured)" : "RabbitMQ queue" }
+
+    /// Every message that reached the queue so far (read off the broker and kept here).
+    func messages() throws -> [String] {
+        guard let broker else { return (queue as! CapturingCrashQueue).published }
+        received += try broker.drain(name).map(\.body)
+        return received
+    }
+
+    /// Waits until every one of `ids` is on the queue (or `timeout` passes); the messages then.
+    func waitFor(_ ids: [String], timeout: Double) async throws -> [String] {
+        let end = Date().addingTimeInterval(timeout)
+        while true {
+            let now = try messages()
+            if Set(now).isSuperset(of: ids) || Date() > end { return now }
+            try await Task.sleep(nanoseconds: 200_000_000)
+        }
+    }
+
+    func delete() { try? broker?.delete(name) }
+}
