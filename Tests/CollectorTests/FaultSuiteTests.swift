@@ -301,16 +301,23 @@ struct FaultSuiteTests {
     /// are 200 or 503 with `Retry-After` and nothing else, the collector's peak RSS stays under a
     /// cap derived from `MAX_INFLIGHT_BYTES`, and every acknowledged crash ends up in storage.
     ///
-    /// Storage is a filesystem root here, made to fail by putting a plain file where its folder
-    /// was (every write then fails with ENOTDIR) and brought back by putting the folder back: a
+    /// Storage is a filesystem root here: a symbolic link to a folder, atomically switched to a
+    /// link to a plain file (every write then fails with ENOTDIR) and back: a
     /// TCP proxy in the test process in front of moto could not carry this many 1 MiB uploads in
     /// time on a small machine, and the S3 outage has its own rows above.
     @Test func overload() async throws {
         let started = Date()
         let base = try Tools.temporaryFolder("fault-overload")
         defer { try? FileManager.default.removeItem(atPath: base) }
-        let root = base + "/crashes", parked = base + "/crashes.parked"
-        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        let root = base + "/crashes", folder = base + "/store", blocker = base + "/down"
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        FileManager.default.createFile(atPath: blocker, contents: Data("storage is down\n".utf8))
+        /// Points the root at `target`, atomically (a new link renamed over the old one).
+        func pointRoot(at target: String) throws {
+            let link = base + "/link-\(UUID().uuidString)"
+            guard symlink(target, link) == 0, rename(link, root) == 0 else { throw POSIXError(.EIO) }
+        }
+        try pointRoot(at: folder)
         let spoolDir = base + "/spool"
         let truth = FilesystemTruth(root: root)
         let maxInflight = 8 << 20
@@ -332,11 +339,9 @@ struct FaultSuiteTests {
         let stream = CrashStream(port: process.port, clients: clients, pause: 0, dump: dump)
         stream.start()
         try await stream.run(for: Self.lead + 1)
-        try FileManager.default.moveItem(atPath: root, toPath: parked)
-        FileManager.default.createFile(atPath: root, contents: Data("storage is down\n".utf8))
+        try pointRoot(at: blocker)
         try await stream.run(for: Self.window)
-        try FileManager.default.removeItem(atPath: root)
-        try FileManager.default.moveItem(atPath: parked, toPath: root)
+        try pointRoot(at: folder)
         try await stream.run(for: Self.lead)
         await stream.stop()
         let peak = process.memory("VmHWM") ?? 0
