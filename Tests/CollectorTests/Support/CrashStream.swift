@@ -62,6 +62,9 @@ final class CrashStream: @unchecked Sendable {
 
     var records: [Record] { lock.withLock { _records } }
 
+    /// Crashes sent (or being sent) and not answered yet.
+    var inFlight: Int { lock.withLock { nextSeq - _records.count } }
+
     func start() {
         for i in 0..<clients {
             done.enter()
