@@ -63,18 +63,25 @@ struct FaultSuiteTests {
         try proxy.start()
         try await stream.run(for: Self.lead)
         await stream.stop()
+        let streamEnded = Date()
+        let spooledAtEnd = server.collector.pipeline.saver.spool?.count ?? 0
         if let spooled = server.collector.pipeline.saver.spool {
             _ = await Self.waitUntil(60) { spooled.count == 0 }
         }
         let spoolLeft = server.collector.pipeline.saver.spool?.count ?? 0
         let records = stream.records
         let queued = try await queue.waitFor(records.acknowledged, timeout: 30)
+        let caughtUp = Date().timeIntervalSince(streamEnded)
         try await server.stop()
         try? proxy.stop()
 
         var row = try Self.tally(name, records, run: stream.run, truth: truth, queued: queued)
         row.seconds = Date().timeIntervalSince(started)
         row.notes.append(queue.label)
+        if spool {
+            row.notes.append(String(format: "%d still spooled when the stream ended, all stored and queued %.1f s later",
+                                    spooledAtEnd, caughtUp))
+        }
         if spoolLeft > 0 { row.notes.append("\(spoolLeft) still spooled") }
         FaultTable.shared.record(row)
 
