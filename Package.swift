@@ -67,7 +67,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "BenchFloor",
-            dependencies: ["CZlib", .product(name: "Crypto", package: "swift-crypto")]
+            dependencies: ["Collector", .product(name: "Crypto", package: "swift-crypto"), .product(name: "NIOCore", package: "swift-nio")]
         ),
         .testTarget(
             name: "CollectorTests",

@@ -48,7 +48,7 @@ public final class CrashPipeline: Sendable {
         telemetry.count(MetricCatalog.throttleRule, [("rule", decision.rule)])
 
         if decision.result == .reject {
-            logger.info("rejected: matched by \(decision.rule); returned REJECT")
+            logger.debug("rejected: matched by \(decision.rule); returned REJECT")
             return .rejected(rule: decision.rule)
         }
         let crashID = clientCrashID ?? CrashID.make(result: decision.result, date: receivedAt)

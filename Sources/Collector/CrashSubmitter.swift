@@ -43,7 +43,7 @@ public struct CrashSubmitter: Sendable {
         var body = form.finished()
         if gzip {
             request.headers.add(name: "Content-Encoding", value: "gzip")
-            body = Deflater.gzip(body)
+            body = Deflater.compress(body)
         }
         request.body = .bytes(ByteBuffer(bytes: body))
         do {

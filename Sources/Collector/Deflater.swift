@@ -1,12 +1,20 @@
 import CZlib
 
-/// Whole-buffer gzip compression with zlib, for clients that send `Content-Encoding: gzip`
-/// (the submitter, like Crashpad and Electron).
+/// Whole-buffer compression with zlib, for clients that send `Content-Encoding: gzip` (the
+/// submitter, like Crashpad and Electron) and for tests that send what real clients send.
 public enum Deflater {
-    public static func gzip(_ input: [UInt8], level: Int32 = 6) -> [UInt8] {
+    public enum Wrapper: Sendable {
+        /// A gzip header and trailer around the deflate stream.
+        case gzip
+        /// zlib data, as raven-python sends.
+        case zlib
+
+        var windowBits: Int32 { self == .gzip ? 16 + 15 : 15 }
+    }
+
+    public static func compress(_ input: [UInt8], wrapper: Wrapper = .gzip, level: Int32 = 6) -> [UInt8] {
         var stream = z_stream()
-        // windowBits 16 + 15: a gzip header and trailer around the deflate stream.
-        guard deflateInit2_(&stream, level, Z_DEFLATED, 16 + 15, 8, Z_DEFAULT_STRATEGY, ZLIB_VERSION,
+        guard deflateInit2_(&stream, level, Z_DEFLATED, wrapper.windowBits, 8, Z_DEFAULT_STRATEGY, ZLIB_VERSION,
                             Int32(MemoryLayout<z_stream>.size)) == Z_OK else { return [] }
         defer { deflateEnd(&stream) }
         var output = [UInt8](repeating: 0, count: Int(deflateBound(&stream, uLong(input.count))) + 32)

@@ -10,7 +10,7 @@ struct Breakwater: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "breakwater",
         abstract: "A crash-report collector for Breakpad, Crashpad, Raven and Sentry clients.",
-        subcommands: [Serve.self, CheckConfig.self, Submit.self],
+        subcommands: [Serve.self, CheckConfig.self, Submit.self, Republish.self],
         defaultSubcommand: Serve.self)
 }
 

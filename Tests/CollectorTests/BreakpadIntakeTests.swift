@@ -150,7 +150,7 @@ import Testing
         var form = MultipartBody()
         form.field("ProductName", "Test")
         form.file("upload_file_minidump", [UInt8](repeating: 0, count: 200 << 20))
-        let bomb = Gzip.compress(form.finished.bytes)
+        let bomb = Deflater.compress(form.finished.bytes)
         #expect(bomb.count < 1 << 20)
         let response = try await server.request(.POST, "/submit", headers: [("Content-Type", form.contentType), ("Content-Encoding", "gzip")], body: bomb)
         #expect(response.status == 413)

@@ -66,4 +66,31 @@ import Testing
         #expect(bad != 0)
         #expect(message.contains("WORKERS") && message.contains("many"))
     }
+
+    /// `breakwater republish --date` puts every crash stored on that date on the queue.
+    @Test func republishADateFromFilesystemStorage() async throws {
+        let broker = try RabbitMQTestBroker()
+        let queue = broker.uniqueQueue()
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("republish-\(UUID().uuidString)").path
+        let storage = try FilesystemCrashStorage(root: root)
+        let date = Date(timeIntervalSince1970: 1_700_000_000)  // 2023-11-14
+        let ids = (0..<3).map { _ in CrashID.make(result: .accept, date: date) }
+        for id in ids { try storage.save(StoredCrash(crashID: id, rawCrash: Array("{}".utf8), dumps: [])) }
+
+        let p = Process()
+        p.executableURL = CollectorProcess.executable
+        p.arguments = ["republish", "--date", "2023-11-14"]
+        p.currentDirectoryURL = CollectorProcess.root
+        p.environment = ["CRASHQUEUE": "rabbitmq", "RABBITMQ_URL": broker.url, "RABBITMQ_QUEUE": queue,
+                         "CRASHSTORAGE": "fs", "CRASHSTORAGE_FS_ROOT": root, "STATSD_PORT": "9", "LOG_LEVEL": "error"]
+        let out = Pipe()
+        p.standardOutput = out
+        try p.run()
+        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        #expect(p.terminationStatus == 0)
+        #expect(text.contains("queued 3"))
+        #expect(Set(try broker.drain(queue).map(\.body)) == Set(ids))
+        try broker.delete(queue)
+    }
 }

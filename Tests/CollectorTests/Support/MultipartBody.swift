@@ -1,4 +1,3 @@
-import CZlib
 import Foundation
 
 /// Builds multipart/form-data bodies the way crash reporters send them.
@@ -31,28 +30,6 @@ struct MultipartBody {
         var copy = self
         copy.bytes += Array("--\(boundary)--\r\n".utf8)
         return copy
-    }
-}
-
-enum Gzip {
-    /// gzip by default; `windowBits: 15` gives zlib data (what raven-python sends).
-    static func compress(_ input: [UInt8], windowBits: Int32 = 16 + 15) -> [UInt8] {
-        var stream = z_stream()
-        deflateInit2_(&stream, 6, Z_DEFLATED, windowBits, 8, Z_DEFAULT_STRATEGY, ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size))
-        defer { deflateEnd(&stream) }
-        var output = [UInt8](repeating: 0, count: Int(deflateBound(&stream, uLong(input.count))) + 32)
-        var input = input
-        let count = input.withUnsafeMutableBufferPointer { inBuf in
-            output.withUnsafeMutableBufferPointer { outBuf in
-                stream.next_in = inBuf.baseAddress
-                stream.avail_in = uInt(inBuf.count)
-                stream.next_out = outBuf.baseAddress
-                stream.avail_out = uInt(outBuf.count)
-                deflate(&stream, Z_FINISH)
-                return outBuf.count - Int(stream.avail_out)
-            }
-        }
-        return Array(output[0..<count])
     }
 }
 

@@ -70,7 +70,7 @@ final class TestServer: @unchecked Sendable {
         var body = form.bytes
         if gzip {
             h.append(("Content-Encoding", "gzip"))
-            body = Gzip.compress(body)
+            body = Deflater.compress(body)
         }
         return try await request(.POST, "/submit", headers: h, body: body)
     }
