@@ -13,9 +13,10 @@ import Glibc
 /// (`.build/fault-table.md`, printed at the end); a lost crash fails it.
 ///
 /// Outage windows are `BREAKWATER_FAULT_WINDOW` seconds (default 5, the issue says 20: short
-/// windows keep the suite at a couple of minutes and show the same behaviour, since the spool's
-/// outage hold and the save budget are shorter than either), with `BREAKWATER_FAULT_STREAM`
-/// seconds (default 2) of steady traffic before and after each fault.
+/// windows keep the suite at a couple of minutes and show the same behaviour, since the save and
+/// publish budgets (1 s here) and the spool's outage hold (5 s) all run out within them), with
+/// `BREAKWATER_FAULT_STREAM` seconds (default 2) of steady traffic before and after each fault.
+/// docs/faults.md describes each scenario.
 @Suite(.serialized, .faultTable)
 struct FaultSuiteTests {
     static let window = Double(ProcessInfo.processInfo.environment["BREAKWATER_FAULT_WINDOW"] ?? "") ?? 5
@@ -42,6 +43,7 @@ struct FaultSuiteTests {
         let truth = try S3Truth(env)
         let proxy = try TCPProxy(upstreamHost: "127.0.0.1", upstreamPort: env.port)
         let spoolDir = try Tools.temporaryFolder("fault-spool")
+        defer { try? FileManager.default.removeItem(atPath: spoolDir) }
         var config = env.configuration()
         config.s3Bucket = truth.bucket
         config.s3Endpoint = "http://127.0.0.1:\(proxy.port)"
@@ -110,7 +112,9 @@ struct FaultSuiteTests {
         defer { queue.delete() }
         let broker = try #require(queue.broker, "\(RabbitMQTestBroker.NotConfigured())")
         let root = try Tools.temporaryFolder("fault-fs")
+        defer { try? FileManager.default.removeItem(atPath: root) }
         let spoolDir = try Tools.temporaryFolder("fault-spool")
+        defer { try? FileManager.default.removeItem(atPath: spoolDir) }
         let truth = FilesystemTruth(root: root)
         let server = try await TestServer.start(configure: { $0.workers = 4; $0.spoolDir = spoolDir; $0.publishBudget = 1 },
                                                 storage: try FilesystemCrashStorage(root: root), queue: queue.queue)
@@ -148,7 +152,9 @@ struct FaultSuiteTests {
     @Test func sigkillMidStream() async throws {
         let started = Date()
         let root = try Tools.temporaryFolder("fault-fs")
+        defer { try? FileManager.default.removeItem(atPath: root) }
         let spoolDir = try Tools.temporaryFolder("fault-spool")
+        defer { try? FileManager.default.removeItem(atPath: spoolDir) }
         let logs = try Tools.temporaryFolder("fault-logs")
         let truth = FilesystemTruth(root: root)
         var environment = ["CRASHSTORAGE": "fs", "CRASHSTORAGE_FS_ROOT": root, "SPOOL_DIR": spoolDir, "WORKERS": "4"]
