@@ -1,3 +1,4 @@
+import CDeflate
 import CZlib
 import NIOCore
 
@@ -22,6 +23,37 @@ public enum Inflater {
     public enum Failure: Error, Equatable { case badData, tooLarge }
 
     public static func inflate(_ input: ByteBuffer, format: Format, limit: Int) throws -> ByteBuffer {
+        if format == .gzip || format == .gzipOrZlib, let whole = inflateGzipInOneShot(input, limit: limit) { return whole }
+        return try inflateStreaming(input, format: format, limit: limit)
+    }
+
+    /// libdeflate inflates a whole gzip member 2.2–3.2× faster than zlib on the benchmark payloads
+    /// (README, "Performance"), but needs the output size up front. The gzip trailer states it
+    /// (ISIZE); it is trusted only within the cap and a plausible ratio to the input, so a lying
+    /// trailer costs at most that much memory. Anything else, and any error, goes to zlib, which
+    /// also decides the exact failure.
+    public static func inflateGzipInOneShot(_ input: ByteBuffer, limit: Int) -> ByteBuffer? {
+        let count = input.readableBytes
+        guard count >= 18, let magic = input.getInteger(at: input.readerIndex, as: UInt16.self), magic == 0x1f8b,
+              let trailer = input.getInteger(at: input.readerIndex + count - 4, endianness: .little, as: UInt32.self) else { return nil }
+        let size = Int(trailer)
+        guard size > 0, size <= limit, size <= count * 64 + 65_536, let decompressor = libdeflate_alloc_decompressor() else { return nil }
+        defer { libdeflate_free_decompressor(decompressor) }
+        var output = ByteBufferAllocator().buffer(capacity: size)
+        var ok = false
+        input.withUnsafeReadableBytes { inBytes in
+            output.writeWithUnsafeMutableBytes(minimumWritableBytes: size) { outBytes in
+                var consumed = 0, produced = 0
+                let result = libdeflate_gzip_decompress_ex(decompressor, inBytes.baseAddress, count, outBytes.baseAddress, size,
+                                                           &consumed, &produced)
+                ok = result == LIBDEFLATE_SUCCESS && consumed == count && produced == size
+                return ok ? produced : 0
+            }
+        }
+        return ok ? output : nil
+    }
+
+    public static func inflateStreaming(_ input: ByteBuffer, format: Format, limit: Int) throws -> ByteBuffer {
         var stream = z_stream()
         guard inflateInit2_(&stream, format.windowBits, ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size)) == Z_OK else {
             throw Failure.badData
