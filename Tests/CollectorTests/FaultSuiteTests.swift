@@ -77,7 +77,7 @@ struct FaultSuiteTests {
         try await server.stop()
         try? proxy.stop()
 
-        var row = try Self.tally(name, records, run: stream.run, truth: truth, queued: queued)
+        var row = try Self.tally(name, records, run: stream.runID, truth: truth, queued: queued)
         row.seconds = Date().timeIntervalSince(started)
         row.notes.append(queue.label)
         if spool {
@@ -131,7 +131,7 @@ struct FaultSuiteTests {
         let backlogLeft = server.collector.pipeline.publisher.backlog.count
         try await server.stop()
 
-        var row = try Self.tally("RabbitMQ down \(Int(Self.window)) s", records, run: stream.run, truth: truth, queued: queued)
+        var row = try Self.tally("RabbitMQ down \(Int(Self.window)) s", records, run: stream.runID, truth: truth, queued: queued)
         row.seconds = Date().timeIntervalSince(started)
         row.notes.append(queue.label)
         if backlogLeft > 0 { row.notes.append("\(backlogLeft) left in the publish backlog") }
@@ -194,7 +194,7 @@ struct FaultSuiteTests {
         process.signal(SIGTERM)
         _ = await process.waitForExit(timeout: 30)
 
-        var row = try Self.tally("SIGKILL ×2 mid-stream, restart", records, run: stream.run, truth: truth, queued: queued)
+        var row = try Self.tally("SIGKILL ×2 mid-stream, restart", records, run: stream.runID, truth: truth, queued: queued)
         if queued != nil { notes.append(queue.label) }
         row.seconds = Date().timeIntervalSince(started)
         let all = try truth.allRawCrashes()
@@ -245,7 +245,7 @@ struct FaultSuiteTests {
         // A connection made well before the signal carried a request the collector had begun:
         // it must be answered. One made around the signal may be cut (never acknowledged).
         let cutInFlight = records.unanswered.filter { $0.connected! < signalled.addingTimeInterval(-0.2) }
-        var row = try Self.tally("SIGTERM mid-stream", records, run: stream.run, truth: truth, queued: nil)
+        var row = try Self.tally("SIGTERM mid-stream", records, run: stream.runID, truth: truth, queued: nil)
         row.seconds = Date().timeIntervalSince(started)
         row.notes.append(String(format: "exit %@ after %.1f s (deadline %.0f s)", status.map(String.init) ?? "none", exitSeconds, deadline))
         row.notes.append("\(inFlight) requests in flight at the signal, \(cutInFlight.count) of them unanswered")
@@ -378,7 +378,7 @@ struct FaultSuiteTests {
 
         let records = stream.records
         var row = try Self.tally("overload: \(clients) clients × 1 MiB, \(workers) workers, storage down \(Int(Self.window)) s",
-                                 records, run: stream.run, truth: truth, queued: nil)
+                                 records, run: stream.runID, truth: truth, queued: nil)
         row.seconds = Date().timeIntervalSince(started)
         row.notes.append("\(spooled - 1) spooled")
         row.notes.append("peak RSS \(peak >> 20) MiB, cap \(cap >> 20) MiB (idle \(idle >> 20) + 3 × MAX_INFLIGHT_BYTES \(maxInflight >> 20) MiB + 48)")

@@ -33,7 +33,7 @@ final class CrashStream: @unchecked Sendable {
         let finished: Date
     }
 
-    let run = UUID().uuidString.lowercased()
+    let runID = UUID().uuidString.lowercased()
     private let clients: Int
     private let pause: Double
     private let dump: [UInt8]
@@ -100,7 +100,7 @@ final class CrashStream: @unchecked Sendable {
         var form = MultipartBody()
         form.field("ProductName", "Breakwater")
         form.field("Version", "1.0")
-        form.field("FaultRun", run)
+        form.field("FaultRun", runID)
         form.field("FaultSeq", String(seq))
         form.file("upload_file_minidump", filename: "crash.dmp", dump)
         let finished = form.finished
