@@ -58,13 +58,7 @@ struct FaultSuiteTests {
         }, storage: storage, queue: queue.queue)
 
         let stream = CrashStream(port: server.port, clients: 4, pause: 0.05)
-        stream.start()
-        try await stream.run(for: Self.lead)
-        try proxy.stop()
-        try await stream.run(for: Self.window)
-        try proxy.start()
-        try await stream.run(for: Self.lead)
-        await stream.stop()
+        try await stream.runThroughOutage(lead: Self.lead, window: Self.window, cut: proxy.stop, restore: proxy.start)
         let streamEnded = Date()
         let spooledAtEnd = server.collector.pipeline.saver.spool?.count ?? 0
         if let spooled = server.collector.pipeline.saver.spool {
@@ -119,13 +113,7 @@ struct FaultSuiteTests {
         let server = try await TestServer.start(configure: { $0.workers = 4; $0.spoolDir = spoolDir; $0.publishBudget = 1 },
                                                 storage: try FilesystemCrashStorage(root: root), queue: queue.queue)
         let stream = CrashStream(port: server.port, clients: 4, pause: 0.05)
-        stream.start()
-        try await stream.run(for: Self.lead)
-        try broker.stopApp()
-        try await stream.run(for: Self.window)
-        try broker.startApp()
-        try await stream.run(for: Self.lead)
-        await stream.stop()
+        try await stream.runThroughOutage(lead: Self.lead, window: Self.window, cut: broker.stopApp, restore: broker.startApp)
         let records = stream.records
         let queued = try await queue.waitFor(records.acknowledged, timeout: 60)
         let backlogLeft = server.collector.pipeline.publisher.backlog.count
@@ -361,13 +349,8 @@ struct FaultSuiteTests {
         var dump = Fixtures.bytes("linux-mini.dmp")
         dump += (0..<(1 << 20) - dump.count).map { _ in UInt8.random(in: 0...255) }
         let stream = CrashStream(port: process.port, clients: clients, pause: 0, dump: dump)
-        stream.start()
-        try await stream.run(for: Self.lead + 1)
-        try pointRoot(at: blocker)
-        try await stream.run(for: Self.window)
-        try pointRoot(at: folder)
-        try await stream.run(for: Self.lead)
-        await stream.stop()
+        try await stream.runThroughOutage(lead: Self.lead + 1, window: Self.window,
+                                          cut: { try pointRoot(at: blocker) }, restore: { try pointRoot(at: folder) })
         let peak = process.memory("VmHWM") ?? 0
         _ = await Self.waitUntil(60) { ((try? Self.spooledCrashIDs(spoolDir).count) ?? 1) == 0 }
         let spoolLeft = try Self.spooledCrashIDs(spoolDir).count

@@ -94,6 +94,18 @@ final class CrashStream: @unchecked Sendable {
         try await Task.sleep(nanoseconds: UInt64(seconds * 1e9))
     }
 
+    /// The shape of every outage scenario: starts sending, streams `lead` seconds, `cut`s a part,
+    /// streams `window` seconds, `restore`s it, streams `lead` seconds more, then stops.
+    func runThroughOutage(lead: Double, window: Double, cut: () throws -> Void, restore: () throws -> Void) async throws {
+        start()
+        try await run(for: lead)
+        try cut()
+        try await run(for: window)
+        try restore()
+        try await run(for: lead)
+        await stop()
+    }
+
     // MARK: one exchange
 
     func body(seq: Int) -> (contentType: String, bytes: [UInt8]) {
