@@ -3,9 +3,10 @@ import Foundation
 import Testing
 @testable import Collector
 
-/// Two `breakwater serve` processes behind Debian's nginx on loopback (docs/operations.md,
-/// "Scale-out"): every crash gets one unique crash ID and one audit line on exactly one process;
-/// throughput through one upstream and through two is measured and printed.
+/// Two `breakwater serve` processes behind Debian's nginx on loopback sharing one S3 bucket (moto)
+/// and one RabbitMQ queue (docs/operations.md, "Scale-out"): every crash gets one unique crash ID,
+/// one audit line on exactly one process, one raw crash in the bucket and one message on the
+/// queue; throughput through one upstream and through two is measured and printed.
 @Suite struct ScaleOutTests {
     /// A collector process writing its log lines to a file.
     final class CollectorProcess {
@@ -13,14 +14,14 @@ import Testing
         let log: String
         let process = Process()
 
-        init(folder: String, name: String) throws {
+        init(folder: String, name: String, backends: [String: String]) throws {
             log = folder + "/\(name).log"
             _ = FileManager.default.createFile(atPath: log, contents: nil)
             process.executableURL = URL(fileURLWithPath: Tools.breakwater)
             process.arguments = ["serve"]
             process.currentDirectoryURL = Tools.root
             process.environment = ["PORT": String(port), "WORKERS": "4", "LOG_LEVEL": "info", "STATSD_PORT": "9",
-                                   "DYNO": name, "PATH": "/usr/bin:/bin"]
+                                   "DYNO": name, "PATH": "/usr/bin:/bin"].merging(backends) { $1 }
             let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
             process.standardOutput = handle
             process.standardError = handle
@@ -102,9 +103,16 @@ import Testing
 
     @Test func twoProcessesBehindNginx() async throws {
         let nginx = try #require(Tools.which("nginx"), "nginx missing: apt-get install nginx (scripts/test does)")
+        let s3 = try S3TestEnvironment.load()
+        let broker = try RabbitMQTestBroker()
+        let queue = broker.uniqueQueue()
+        let backends = ["CRASHSTORAGE": "s3", "CRASHSTORAGE_S3_BUCKET": s3.bucket, "CRASHSTORAGE_S3_ENDPOINT": s3.endpoint,
+                        "AWS_ACCESS_KEY_ID": s3.accessKeyID, "AWS_SECRET_ACCESS_KEY": s3.secretAccessKey,
+                        "CRASHQUEUE": "rabbitmq", "RABBITMQ_URL": broker.url, "RABBITMQ_QUEUE": queue]
         let folder = try Tools.temporaryFolder("scaleout")
         defer { try? FileManager.default.removeItem(atPath: folder) }
-        let collectors = [try CollectorProcess(folder: folder, name: "web.1"), try CollectorProcess(folder: folder, name: "web.2")]
+        let collectors = [try CollectorProcess(folder: folder, name: "web.1", backends: backends),
+                          try CollectorProcess(folder: folder, name: "web.2", backends: backends)]
         let one = Tools.freePort(), two = Tools.freePort()
         try Self.nginxConfig(folder: folder, one: one, two: two, upstreams: collectors.map(\.port))
             .write(toFile: folder + "/nginx.conf", atomically: true, encoding: .utf8)
@@ -144,5 +152,18 @@ import Testing
         let perProcess = audits.map { lines in lines.filter { ids.contains($0["crash_id"] as? String ?? "") }.count }
         #expect(perProcess.allSatisfy { $0 > 0 }, "one process got nothing: \(perProcess)")
         #expect(audits.joined().allSatisfy { $0["dyno"] != nil })
+
+        // The shared backends hold each crash once: its raw crash in the bucket, its ID on the queue.
+        let bucket = try s3.client()
+        for id in ids {
+            let stored = try bucket.send(.GET, key: StorageKeys.rawCrash(id)).wait()
+            #expect(stored.status == 200, "\(id) not in the bucket")
+        }
+        let messages = try broker.drain(queue).map(\.body)
+        let accepted = audits.joined().compactMap { $0["crash_id"] as? String }
+        #expect(Set(ids).isSubset(of: Set(messages)), "crash IDs missing from the queue")
+        #expect(messages.count == Set(messages).count, "duplicated messages on the queue")
+        #expect(Set(messages) == Set(accepted), "queue and audit lines disagree")
+        try broker.delete(queue)
     }
 }
