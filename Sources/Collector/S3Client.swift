@@ -51,10 +51,16 @@ public final class S3Client: Sendable {
         }
         endpointDescription = "\(scheme)://\(host)"
         self.requestTimeout = .nanoseconds(Int64(requestTimeout * 1e9))
+        // No connection-level retries: after failed connects AsyncHTTPClient backs off up to a
+        // minute before trying again, so after an S3 outage of ~20 s the collector stayed cut off
+        // for up to a minute more (found by the fault suite). A failed connect now fails the
+        // request at once; CrashSaver and the spool drainer have their own retry policy.
+        var pool = HTTPClient.Configuration.ConnectionPool(idleTimeout: .seconds(60))
+        pool.retryConnectionEstablishment = false
         http = HTTPClient(eventLoopGroupProvider: .singleton,
                           configuration: .init(redirectConfiguration: .disallow,
                                                timeout: .init(connect: self.requestTimeout, read: self.requestTimeout),
-                                               connectionPool: .init(idleTimeout: .seconds(60)),
+                                               connectionPool: pool,
                                                decompression: .disabled))
     }
 
