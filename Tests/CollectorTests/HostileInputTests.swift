@@ -129,12 +129,13 @@ import Testing
         // One header byte every 0.2 s: never idle for the 5 s read timeout, but the head never ends.
         for byte in Array("POST /submit HTTP/1.1\r\nHost: x\r\nX-Slow: ".utf8) + Array(repeating: UInt8(ascii: "a"), count: 100) {
             if !connection.send([byte]) { closed = true; break }
-            if Date().timeIntervalSince(started) > 6 { break }
+            if Date().timeIntervalSince(started) > 12 { break }
             try await Task.sleep(nanoseconds: 200_000_000)
         }
         _ = connection.readAll(timeout: 1)
+        // Cut off at the 1.5 s request timeout; the slack is for a loaded machine.
         #expect(closed)
-        #expect(Date().timeIntervalSince(started) < 4)
+        #expect(Date().timeIntervalSince(started) < 8)
         try await server.stop()
     }
 

@@ -22,6 +22,12 @@ final class StatsdReceiver: @unchecked Sendable {
         var len = socklen_t(MemoryLayout<sockaddr_in>.size)
         _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
         port = Int(UInt16(bigEndian: addr.sin_port))
+        // A large receive buffer: under load the reader thread falls behind bursts of datagrams.
+        var size: Int32 = 8 << 20
+        // SO_RCVBUFFORCE passes rmem_max when running as root (as CI does); SO_RCVBUF otherwise.
+        if setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &size, socklen_t(MemoryLayout<Int32>.size)) != 0 {
+            setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
+        }
         var tv = timeval(tv_sec: 0, tv_usec: 100_000)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
         let thread = Thread { [weak self] in self?.loop() }
@@ -45,11 +51,11 @@ final class StatsdReceiver: @unchecked Sendable {
     var lines: [String] { datagrams.flatMap { String(decoding: $0, as: UTF8.self).split(separator: "\n").map(String.init) } }
 
     /// Waits until a line containing every fragment arrives (statsd is flushed on a timer).
-    func waitForLine(containing fragments: String..., timeout: Double = 3) async -> String? {
+    func waitForLine(containing fragments: String..., timeout: Double = 10) async -> String? {
         await waitForLine(containingAll: fragments, timeout: timeout)
     }
 
-    func waitForLine(containingAll fragments: [String], timeout: Double = 3) async -> String? {
+    func waitForLine(containingAll fragments: [String], timeout: Double = 10) async -> String? {
         let end = Date().addingTimeInterval(timeout)
         while Date() < end {
             if let line = lines.first(where: { line in fragments.allSatisfy { line.contains($0) } }) { return line }
