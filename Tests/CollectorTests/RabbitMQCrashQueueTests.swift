@@ -3,8 +3,8 @@ import Testing
 import Telemetry
 @testable import Collector
 
-/// Against the real broker of `scripts/services/rabbitmq.sh`. Serialized: one test takes the
-/// broker down, which the others must not see.
+/// Against the real broker of `scripts/services/rabbitmq.sh`. The tests that take the broker
+/// down are in `BrokerOutageTests`, which the test script runs alone.
 @Suite(.serialized) struct RabbitMQTests {
     let broker: RabbitMQTestBroker
     let telemetry = Telemetry.silent()
@@ -94,75 +94,6 @@ import Telemetry
         let text = "\(error!)"
         #expect(text.contains("amqp://user:********@127.0.0.1:1/vh") && text.contains("cannot connect"), "\(text)")
         #expect(!text.contains("s3cret"), "\(text)")
-    }
-
-    @Test func crashIDsPublishedWhileTheBrokerIsDownReachTheQueueOnceItIsBack() throws {
-        let name = broker.uniqueQueue()
-        let statsd = try StatsdReceiver()
-        defer { statsd.close() }
-        let telemetry = Telemetry(sink: CapturingLogSink(), logLevel: .critical,
-                                  statsd: StatsdSender(host: "127.0.0.1", port: statsd.port, flushInterval: 0.05))
-        let queue = try RabbitMQCrashQueue(url: broker.url, queue: name, telemetry: telemetry, poolSize: 2)
-        let publisher = QueuePublisher(queue: queue, telemetry: telemetry, budget: 1)
-        defer { publisher.flush(until: Date()); try? broker.delete(name) }
-
-        // A worker keeps publishing while the broker goes down and comes back.
-        let published = Locked<[(id: String, queued: Bool)]>([])
-        let stop = Locked(false)
-        let worker = Thread {
-            while !stop.withLock({ $0 }) {
-                let id = CrashID.make(result: .accept, date: Date())
-                let queued = publisher.publish(id)
-                published.withLock { $0.append((id, queued)) }
-                Thread.sleep(forTimeInterval: 0.02)
-            }
-        }
-        worker.start()
-        Thread.sleep(forTimeInterval: 0.5)
-        try broker.stopApp()
-        let down = Self.newCrashIDs(5)
-        for id in down {
-            let queued = publisher.publish(id)
-            published.withLock { $0.append((id, queued)) }
-        }
-        #expect(publisher.backlog.count >= down.count)
-        if case .warning = publisher.check() {} else { Issue.record("backlog not reported: \(publisher.check())") }
-        #expect(queue.check().isFailing)
-        try broker.startApp()
-        Thread.sleep(forTimeInterval: 0.5)
-        stop.withLock { $0 = true }
-        while !worker.isFinished { Thread.sleep(forTimeInterval: 0.01) }
-
-        // The backlog drains into the queue once the broker is back.
-        let deadline = Date(timeIntervalSinceNow: 60)
-        while publisher.backlog.count > 0 && Date() < deadline { Thread.sleep(forTimeInterval: 0.1) }
-        #expect(publisher.backlog.count == 0)
-        #expect(publisher.check() == .ok)
-
-        let ids = published.withLock { $0 }.map(\.id)
-        let bodies = try broker.drain(name).map(\.body)
-        let missing = published.withLock { $0 }.enumerated().filter { !Set(bodies).contains($0.element.id) }
-        #expect(missing.isEmpty, """
-            every crash ID reached the queue; missing \(missing.count) of \(ids.count) \
-            (positions \(missing.map(\.offset)), confirmed directly: \(missing.filter(\.element.queued).count))
-            """)
-        #expect(published.withLock { $0 }.contains { !$0.queued }, "some went through the backlog")
-        // A duplicate is only possible for a publish the broker did not confirm.
-        let duplicates = bodies.count - Set(bodies).count
-        #expect(duplicates <= queue.unconfirmedCount, "\(duplicates) duplicates, \(queue.unconfirmedCount) unconfirmed")
-
-        // What operators see: reconnects, failed publishes, and the backlog gauge back at zero.
-        telemetry.flush()
-        Thread.sleep(forTimeInterval: 0.3)
-        let lines = statsd.lines
-        func values(_ metric: String, _ suffix: String) -> [Int] {
-            lines.filter { $0.hasPrefix("breakwater.\(metric):") && $0.hasSuffix(suffix) }
-                .compactMap { Int($0.dropFirst("breakwater.\(metric):".count).prefix { $0.isNumber }) }
-        }
-        #expect(values("queue.reconnect", "|c").reduce(0, +) >= 2, "the first connection and one after the restart")
-        #expect(values("publish_crash", "|c|#result:failure").reduce(0, +) == published.withLock { $0 }.filter { !$0.queued }.count)
-        let backlogSizes = values("publish_backlog.size", "|g")
-        #expect((backlogSizes.max() ?? 0) >= down.count && backlogSizes.last == 0, "\(backlogSizes)")
     }
 
     @Test func theBacklogFileSurvivesARestartAndDrainsIntoTheQueue() throws {
