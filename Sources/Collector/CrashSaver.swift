@@ -68,7 +68,7 @@ public final class CrashSaver: Sendable {
                 do {
                     try storage.save(crash)
                     telemetry.count(MetricCatalog.saveCrash, [("result", "success")])
-                    telemetry.count(MetricCatalog.savedBytes, by: StorageKeys.objects(of: crash).reduce(0) { $0 + $1.bytes.readableBytes })
+                    telemetry.count(MetricCatalog.savedBytes, by: crash.storedBytes)
                     return true
                 } catch {
                     let pause = backoff / 2 + Double.random(in: 0...(backoff / 2))

@@ -15,6 +15,14 @@ public struct StoredCrash: Sendable {
 
     /// Dump names as stored in `dump_names` (the main dump keeps its field name there).
     public var dumpNames: [String] { dumps.map(\.name) }
+
+    /// The `dump_names` object: a JSON list of the dump names.
+    var dumpNamesJSON: String { JSONValue.array(dumpNames.map(JSONValue.string)).serialized() }
+
+    /// Bytes a storage writes for this crash, all objects together.
+    public var storedBytes: Int {
+        dumps.reduce(rawCrash.count + dumpNamesJSON.utf8.count) { $0 + $1.bytes.readableBytes }
+    }
 }
 
 /// Where crashes go. `save` is synchronous and called from worker threads concurrently; it either
@@ -45,7 +53,7 @@ public enum StorageKeys {
     /// Every object of a crash in the order they must be written: dumps, dump_names, raw_crash last.
     public static func objects(of crash: StoredCrash) -> [(key: String, bytes: ByteBuffer)] {
         var out: [(key: String, bytes: ByteBuffer)] = crash.dumps.map { (dump($0.name, crash.crashID), $0.bytes) }
-        out.append((dumpNames(crash.crashID), ByteBuffer(string: JSONValue.array(crash.dumpNames.map(JSONValue.string)).serialized())))
+        out.append((dumpNames(crash.crashID), ByteBuffer(string: crash.dumpNamesJSON)))
         out.append((rawCrash(crash.crashID), ByteBuffer(bytes: crash.rawCrash)))
         return out
     }
