@@ -1,6 +1,26 @@
 // swift-tools-version:6.0
 import PackageDescription
 
+/// The C libraries the collector links, each a system library found with pkg-config.
+let cLibraries: [(name: String, pkgConfig: String, apt: String)] = [
+    ("CZlib", "zlib", "zlib1g-dev"),
+    ("CDeflate", "libdeflate", "libdeflate-dev"),
+    ("CRabbitMQ", "librabbitmq", "librabbitmq-dev"),
+    ("CBrotli", "libbrotlidec", "libbrotli-dev"),
+]
+
+extension Target.Dependency {
+    static let nioCore = Target.Dependency.product(name: "NIOCore", package: "swift-nio")
+    static let nioPosix = Target.Dependency.product(name: "NIOPosix", package: "swift-nio")
+    static let nioHTTP1 = Target.Dependency.product(name: "NIOHTTP1", package: "swift-nio")
+    static let nioConcurrency = Target.Dependency.product(name: "NIOConcurrencyHelpers", package: "swift-nio")
+    static let crypto = Target.Dependency.product(name: "Crypto", package: "swift-crypto")
+    static let logging = Target.Dependency.product(name: "Logging", package: "swift-log")
+    static let metrics = Target.Dependency.product(name: "Metrics", package: "swift-metrics")
+    static let httpClient = Target.Dependency.product(name: "AsyncHTTPClient", package: "async-http-client")
+    static let lifecycle = Target.Dependency.product(name: "ServiceLifecycle", package: "swift-service-lifecycle")
+}
+
 let package = Package(
     name: "breakwater",
     platforms: [.macOS(.v15)],
@@ -22,69 +42,58 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.0.0"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "5.0.0"),
     ],
-    targets: [
-        .systemLibrary(name: "CZlib", path: "Sources/CZlib", pkgConfig: "zlib",
-                       providers: [.apt(["zlib1g-dev"])]),
-        .systemLibrary(name: "CDeflate", path: "Sources/CDeflate", pkgConfig: "libdeflate",
-                       providers: [.apt(["libdeflate-dev"])]),
-        .systemLibrary(name: "CRabbitMQ", path: "Sources/CRabbitMQ", pkgConfig: "librabbitmq",
-                       providers: [.apt(["librabbitmq-dev"])]),
-        .systemLibrary(name: "CBrotli", path: "Sources/CBrotli", pkgConfig: "libbrotlidec",
-                       providers: [.apt(["libbrotli-dev"])]),
+    targets: cLibraries.map { lib in
+        .systemLibrary(name: lib.name, path: "Sources/\(lib.name)", pkgConfig: lib.pkgConfig,
+                       providers: [.apt([lib.apt])])
+    } + [
+        // Log lines, statsd, Prometheus: the only place that formats what operators read.
         .target(
             name: "Telemetry",
             dependencies: [
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "Metrics", package: "swift-metrics"),
+                .logging, .metrics, .nioConcurrency,
                 .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
-                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ]
         ),
+        // The server: HTTP front, pipeline, protocols, backends, outbox.
         .target(
             name: "Collector",
-            dependencies: [
-                "Telemetry", "CZlib", "CDeflate", "CRabbitMQ", "CBrotli",
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "NIOHTTP1", package: "swift-nio"),
-                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
-                .product(name: "Crypto", package: "swift-crypto"),
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "Metrics", package: "swift-metrics"),
+            dependencies: ["Telemetry"] + cLibraries.map { .target(name: $0.name) } + [
+                .nioCore, .nioPosix, .nioHTTP1, .nioConcurrency, .crypto, .logging, .metrics,
+                .lifecycle, .httpClient,
                 .product(name: "Configuration", package: "swift-configuration"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Yams", package: "Yams"),
             ]
+        ),
+        // Client-side tools (submitter, multipart writer, deflater): never run in the server.
+        .target(
+            name: "CrashClient",
+            dependencies: ["Collector", "CZlib", .httpClient, .nioCore]
         ),
         .executableTarget(
             name: "breakwater",
             dependencies: [
-                "Collector", "Telemetry",
+                "Collector", "CrashClient", "Telemetry", .lifecycle, .logging,
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .executableTarget(
             name: "BenchFloor",
-            dependencies: ["Collector", .product(name: "Crypto", package: "swift-crypto"), .product(name: "NIOCore", package: "swift-nio")]
+            dependencies: ["Collector", .crypto, .nioCore]
+        ),
+        .testTarget(
+            name: "TelemetryTests",
+            dependencies: ["Telemetry", .logging, .metrics]
         ),
         .testTarget(
             name: "CollectorTests",
             dependencies: [
-                "Collector", "Telemetry", "CZlib",
-                .product(name: "AsyncHTTPClient", package: "async-http-client"),
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "Crypto", package: "swift-crypto"),
-                .product(name: "NIOHTTP1", package: "swift-nio"),
+                "Collector", "CrashClient", "Telemetry", "CZlib", "CRabbitMQ",
+                .httpClient, .nioCore, .nioPosix, .nioHTTP1, .crypto,
                 // The reference multipart parser the hand-written one is checked against.
                 .product(name: "MultipartKit", package: "multipart-kit"),
             ],
             exclude: ["Clients"]
         ),
-    ],
-    swiftLanguageModes: [.v5]
+    ]
 )

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Collector
+import CrashClient
 import Foundation
 
 /// `breakwater submit URL`: posts crash reports to any collector and prints its answers.

@@ -5,6 +5,8 @@ import NIOPosix
 /// A TCP proxy on a loopback port in front of a server. Tests switch it off to make the server
 /// unreachable (moto keeps its objects in memory, so it cannot be restarted) and on again on the
 /// same port. It also records the HTTP request lines passing through, to check write order.
+// @unchecked: `port` is written only by start(), which tests call before sharing the proxy; the
+// rest is behind `lock`.
 final class TCPProxy: @unchecked Sendable {
     private(set) var port = 0
     private let upstreamHost: String
@@ -31,18 +33,10 @@ final class TCPProxy: @unchecked Sendable {
 
     /// Listens again (on the same port after the first start).
     func start() throws {
-        let channel = try ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .childChannelInitializer { inbound in
-                ClientBootstrap(group: inbound.eventLoop).connect(host: self.upstreamHost, port: self.upstreamPort).flatMap { outbound in
-                    self.track(inbound)
-                    self.track(outbound)
-                    return inbound.pipeline.addHandler(Relay(peer: outbound, record: self.recording ? self.record : nil)).flatMap {
-                        outbound.pipeline.addHandler(Relay(peer: inbound, record: nil))
-                    }
-                }
-            }
-            .bind(host: "127.0.0.1", port: port).wait()
+        let bootstrap = ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
+            .childChannelInitializer { inbound in self.connect(inbound) }
+        let channel = try bootstrap.bind(host: "127.0.0.1", port: port).wait()
         port = channel.localAddress!.port!
         lock.withLock { listener = channel }
     }
@@ -55,6 +49,21 @@ final class TCPProxy: @unchecked Sendable {
         }
         try listening?.close().wait()
         for channel in open { try? channel.close().wait() }
+    }
+
+    /// Opens the upstream connection for a client connection and relays both ways.
+    private func connect(_ inbound: Channel) -> EventLoopFuture<Void> {
+        var record: (@Sendable (ByteBuffer) -> Void)?
+        if recording { record = { @Sendable bytes in self.record(bytes) } }
+        return ClientBootstrap(group: inbound.eventLoop)
+            .connect(host: upstreamHost, port: upstreamPort)
+            .flatMapThrowing { (outbound: Channel) -> Void in
+                self.track(inbound)
+                self.track(outbound)
+                // Both channels share one event loop, on which this runs.
+                try inbound.pipeline.syncOperations.addHandler(Relay(peer: outbound, record: record))
+                try outbound.pipeline.syncOperations.addHandler(Relay(peer: inbound, record: nil))
+            }
     }
 
     private func track(_ channel: Channel) {
@@ -71,12 +80,13 @@ final class TCPProxy: @unchecked Sendable {
     }
 
     /// Copies what one side reads to the other side; closing one side closes the other.
+    // @unchecked: its fields are immutable; NIO calls it on its channel's event loop only.
     private final class Relay: ChannelInboundHandler, @unchecked Sendable {
         typealias InboundIn = ByteBuffer
         let peer: Channel
-        let record: ((ByteBuffer) -> Void)?
+        let record: (@Sendable (ByteBuffer) -> Void)?
 
-        init(peer: Channel, record: ((ByteBuffer) -> Void)?) {
+        init(peer: Channel, record: (@Sendable (ByteBuffer) -> Void)?) {
             self.peer = peer
             self.record = record
         }

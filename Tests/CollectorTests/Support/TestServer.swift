@@ -4,6 +4,7 @@ import NIOCore
 import NIOHTTP1
 import Telemetry
 @testable import Collector
+import CrashClient
 
 /// A collector started in-process on an ephemeral port, with its log lines, statsd datagrams and
 /// stored crashes captured, driven by a real HTTP client.

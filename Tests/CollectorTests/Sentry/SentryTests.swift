@@ -2,6 +2,7 @@ import Foundation
 import NIOCore
 import Testing
 @testable import Collector
+import CrashClient
 
 /// Rejects crashes of an old release by the Socorro field names, as a rules file would.
 struct OldReleaseThrottler: Throttler {

@@ -2,6 +2,7 @@ import Crypto
 import Foundation
 import Testing
 @testable import Collector
+import CrashClient
 
 /// `/submit` end to end: a real HTTP client against the in-process server, asserting the answer,
 /// the stored raw crash, the audit line and the statsd packets.

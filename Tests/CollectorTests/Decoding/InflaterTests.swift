@@ -1,6 +1,7 @@
 import NIOCore
 import Testing
 @testable import Collector
+import CrashClient
 
 /// Whole gzip bodies go through libdeflate when the trailer's size is believable, else zlib; both
 /// give the same bytes and the same refusals.

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import Collector
+import CrashClient
 
 /// `CrashSubmitter` and `breakwater submit` against the in-process collector.
 @Suite struct SubmitterTests {

@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import Foundation
 import Testing
 @testable import Collector
+import CrashClient
 
 /// Two `breakwater serve` processes behind Debian's nginx on loopback sharing one S3 bucket (moto)
 /// and one RabbitMQ queue (docs/operations.md, "Scale-out"): every crash gets one unique crash ID,

@@ -1,3 +1,4 @@
+import Collector
 import Foundation
 
 /// One crash report for `CrashSubmitter` to post, from one of its three sources: a stored crash
