@@ -15,6 +15,8 @@ extension Target.Dependency {
     static let nioHTTP1 = Target.Dependency.product(name: "NIOHTTP1", package: "swift-nio")
     static let nioConcurrency = Target.Dependency.product(name: "NIOConcurrencyHelpers", package: "swift-nio")
     static let crypto = Target.Dependency.product(name: "Crypto", package: "swift-crypto")
+    // RSA (RS256) for Google service-account JWTs.
+    static let cryptoExtras = Target.Dependency.product(name: "_CryptoExtras", package: "swift-crypto")
     static let logging = Target.Dependency.product(name: "Logging", package: "swift-log")
     static let metrics = Target.Dependency.product(name: "Metrics", package: "swift-metrics")
     static let httpClient = Target.Dependency.product(name: "AsyncHTTPClient", package: "async-http-client")
@@ -59,8 +61,8 @@ let package = Package(
         .target(
             name: "Collector",
             dependencies: ["Telemetry"] + cLibraries.map { .target(name: $0.name) } + [
-                .nioCore, .nioPosix, .nioHTTP1, .nioConcurrency, .crypto, .logging, .metrics,
-                .lifecycle, .httpClient,
+                .nioCore, .nioPosix, .nioHTTP1, .nioConcurrency, .crypto, .cryptoExtras, .logging,
+                .metrics, .lifecycle, .httpClient,
                 .product(name: "Configuration", package: "swift-configuration"),
                 .product(name: "Yams", package: "Yams"),
             ]
@@ -89,7 +91,7 @@ let package = Package(
             name: "CollectorTests",
             dependencies: [
                 "Collector", "CrashClient", "Telemetry", "CZlib", "CRabbitMQ",
-                .httpClient, .nioCore, .nioPosix, .nioHTTP1, .crypto,
+                .httpClient, .nioCore, .nioPosix, .nioHTTP1, .crypto, .cryptoExtras,
                 // The reference multipart parser the hand-written one is checked against.
                 .product(name: "MultipartKit", package: "multipart-kit"),
             ],

@@ -72,7 +72,8 @@ struct CheckConfig: AsyncParsableCommand {
 
     func run() async throws {
         let config = try await loadConfiguration()
-        for (name, value) in config.described { print("\(name)=\(value)") }
+        // Which name each value came from: its own variable, an Antenna one, the config file, or the default.
+        for (name, value) in config.described { print("\(name)=\(value)  # \(config.source(of: name))") }
         do {
             // With a Prometheus backend, as `serve` has, so /metrics is listed too.
             let telemetry = Telemetry(sink: CapturingLogSink(), logLevel: .critical, statsd: nil, prometheus: PrometheusNaming())

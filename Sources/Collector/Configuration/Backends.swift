@@ -46,6 +46,7 @@ public enum Backends {
             let storage = S3CrashStorage(client: client, telemetry: telemetry)
             try storage.verifyWritable()
             return storage
+        case "gcs": return try GCSCrashStorage.configured(config, telemetry: telemetry)
         default: return NullCrashStorage()
         }
     }
@@ -61,6 +62,7 @@ public enum Backends {
             } catch {
                 throw StartupError("cannot start the RabbitMQ crash queue: \(error)")
             }
+        case "pubsub": return try PubSubCrashQueue.configured(config, telemetry: telemetry)
         default: return NullCrashQueue()
         }
     }

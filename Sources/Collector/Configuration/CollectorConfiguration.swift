@@ -54,6 +54,12 @@ public struct CollectorConfiguration: Sendable {
     public var awsAccessKeyID = ""
     public var awsSecretAccessKey = ""
     public var awsSessionToken = ""
+    public var gcsBucket = ""
+    /// Google's own name: a GCS emulator's address, talked to over plain HTTP without credentials.
+    public var storageEmulatorHost = ""
+    /// A service-account key file (Application Default Credentials); else the metadata server.
+    public var googleApplicationCredentials = ""
+    public var gceMetadataHost = ""
     /// Seconds a save may take, retries included, before the client is told to retry later.
     public var saveBudget = 8.0
 
@@ -61,6 +67,10 @@ public struct CollectorConfiguration: Sendable {
     public var crashQueue = "null"
     public var rabbitmqURL = ""
     public var rabbitmqQueue = "socorro.normal"
+    public var pubsubProjectID = ""
+    /// Socorro's default topic.
+    public var pubsubTopic = "standard-queue"
+    public var pubsubEmulatorHost = ""
     public var publishBudget = 3.0
 
     // Spool and backlog
@@ -76,6 +86,12 @@ public struct CollectorConfiguration: Sendable {
     // Security and operations
     public var submitterToken = ""
     public var versionFile = "version.json"
+
+    /// For each variable the environment set, the name it came from when that was not its own:
+    /// an Antenna variable (`CRASHMOVER_CRASHSTORAGE_CLASS`) or `CLOUDAMQP_URL`. `check-config` shows it.
+    public var sources: [String: String] = [:]
+    /// Settings the config file sets (upper-cased), for `check-config`.
+    public var fileSettings: Set<String> = []
 
     public init() {}
 
@@ -94,8 +110,12 @@ public struct CollectorConfiguration: Sendable {
     /// Loads environment over the config file over defaults. The config file is
     /// `BREAKWATER_CONFIG`, else `config/breakwater.json` when it exists.
     public static func load(environment: [String: String] = ProcessInfo.processInfo.environment) async throws -> CollectorConfiguration {
-        var env = environment
-        if env["RABBITMQ_URL"] == nil, let cloud = env["CLOUDAMQP_URL"] { env["RABBITMQ_URL"] = cloud }
+        var (env, sources) = try AntennaNames.apply(to: environment)
+        if env["RABBITMQ_URL"] == nil, let cloud = env["CLOUDAMQP_URL"] {
+            env["RABBITMQ_URL"] = cloud
+            sources["RABBITMQ_URL"] = "CLOUDAMQP_URL"
+        }
+        var fileSettings: Set<String> = []
         var providers: [any ConfigProvider] = [EnvironmentVariablesProvider(environmentVariables: env)]
         let path = environment["BREAKWATER_CONFIG"] ?? "config/breakwater.json"
         if environment["BREAKWATER_CONFIG"] != nil || FileManager.default.fileExists(atPath: path) {
@@ -104,8 +124,13 @@ public struct CollectorConfiguration: Sendable {
             } catch {
                 throw ConfigurationError.unreadableFile(path: path, reason: "\(error)")
             }
+            let object = FileManager.default.contents(atPath: path).flatMap { try? JSONSerialization.jsonObject(with: $0) }
+            fileSettings = Set(((object as? [String: Any]) ?? [:]).keys.map { $0.uppercased() })
         }
-        return try Reader(config: ConfigReader(providers: providers), environment: env).read()
+        var config = try Reader(config: ConfigReader(providers: providers), environment: env).read()
+        config.sources = sources
+        config.fileSettings = fileSettings
+        return config
     }
 
     /// Reads each setting; a value present in the environment that does not convert is an error.
@@ -138,7 +163,7 @@ public struct CollectorConfiguration: Sendable {
             c.sentryProducts = try table("sentry_products", c.sentryProducts)
             c.throttler = try choice("throttler", c.throttler, ["null", "rules"])
             c.throttleRules = string("throttle_rules", c.throttleRules)
-            c.crashStorage = try choice("crashstorage", c.crashStorage, ["null", "fs", "s3"])
+            c.crashStorage = try choice("crashstorage", c.crashStorage, ["null", "fs", "s3", "gcs"])
             c.fsRoot = string("crashstorage_fs_root", c.fsRoot)
             c.s3Bucket = string("crashstorage_s3_bucket", c.s3Bucket)
             c.s3Endpoint = string("crashstorage_s3_endpoint", c.s3Endpoint)
@@ -146,10 +171,17 @@ public struct CollectorConfiguration: Sendable {
             c.awsAccessKeyID = string("aws_access_key_id", c.awsAccessKeyID)
             c.awsSecretAccessKey = string("aws_secret_access_key", c.awsSecretAccessKey, secret: true)
             c.awsSessionToken = string("aws_session_token", c.awsSessionToken, secret: true)
+            c.gcsBucket = string("crashstorage_gcs_bucket", c.gcsBucket)
+            c.storageEmulatorHost = string("storage_emulator_host", c.storageEmulatorHost)
+            c.googleApplicationCredentials = string("google_application_credentials", c.googleApplicationCredentials)
+            c.gceMetadataHost = string("gce_metadata_host", c.gceMetadataHost)
             c.saveBudget = try double("save_budget", c.saveBudget)
-            c.crashQueue = try choice("crashqueue", c.crashQueue, ["null", "rabbitmq"])
+            c.crashQueue = try choice("crashqueue", c.crashQueue, ["null", "rabbitmq", "pubsub"])
             c.rabbitmqURL = string("rabbitmq_url", c.rabbitmqURL, secret: true)
             c.rabbitmqQueue = string("rabbitmq_queue", c.rabbitmqQueue)
+            c.pubsubProjectID = string("pubsub_project_id", c.pubsubProjectID)
+            c.pubsubTopic = string("pubsub_topic", c.pubsubTopic)
+            c.pubsubEmulatorHost = string("pubsub_emulator_host", c.pubsubEmulatorHost)
             c.publishBudget = try double("publish_budget", c.publishBudget)
             c.spoolDir = string("spool_dir", c.spoolDir)
             c.spoolMaxBytes = try int("spool_max_bytes", c.spoolMaxBytes, range: 0...Int.max)
@@ -250,13 +282,26 @@ public struct CollectorConfiguration: Sendable {
             ("CRASHSTORAGE", crashStorage), ("CRASHSTORAGE_FS_ROOT", fsRoot),
             ("CRASHSTORAGE_S3_BUCKET", s3Bucket), ("CRASHSTORAGE_S3_ENDPOINT", s3Endpoint), ("CRASHSTORAGE_S3_REGION", s3Region),
             ("AWS_ACCESS_KEY_ID", awsAccessKeyID), ("AWS_SECRET_ACCESS_KEY", mask(awsSecretAccessKey)),
-            ("AWS_SESSION_TOKEN", mask(awsSessionToken)), ("SAVE_BUDGET", String(saveBudget)),
+            ("AWS_SESSION_TOKEN", mask(awsSessionToken)),
+            ("CRASHSTORAGE_GCS_BUCKET", gcsBucket), ("STORAGE_EMULATOR_HOST", storageEmulatorHost),
+            // The key file's path only: its contents are never read here.
+            ("GOOGLE_APPLICATION_CREDENTIALS", googleApplicationCredentials), ("GCE_METADATA_HOST", gceMetadataHost),
+            ("SAVE_BUDGET", String(saveBudget)),
             ("CRASHQUEUE", crashQueue), ("RABBITMQ_URL", Self.maskingPassword(in: rabbitmqURL)),
-            ("RABBITMQ_QUEUE", rabbitmqQueue), ("PUBLISH_BUDGET", String(publishBudget)),
+            ("RABBITMQ_QUEUE", rabbitmqQueue), ("PUBSUB_PROJECT_ID", pubsubProjectID), ("PUBSUB_TOPIC", pubsubTopic),
+            ("PUBSUB_EMULATOR_HOST", pubsubEmulatorHost), ("PUBLISH_BUDGET", String(publishBudget)),
             ("SPOOL_DIR", spoolDir), ("SPOOL_MAX_BYTES", String(spoolMaxBytes)),
             ("STATSD_HOST", statsdHost), ("STATSD_PORT", String(statsdPort)), ("STATSD_PREFIX", statsdPrefix),
             ("LOG_LEVEL", logLevel), ("SUBMITTER_TOKEN", mask(submitterToken)), ("VERSION_FILE", versionFile),
         ]
+    }
+
+    /// Where the value of the setting `name` came from, as `check-config` prints it: the Antenna
+    /// (or other) variable it was read from, its own variable, the config file, or the default.
+    public func source(of name: String, environment: [String: String] = ProcessInfo.processInfo.environment) -> String {
+        if let other = sources[name] { return other == "CLOUDAMQP_URL" ? other : "\(other) (Antenna)" }
+        if environment[name] != nil { return name }
+        return fileSettings.contains(name) ? "config file" : "default"
     }
 
     /// A table as it is configured: `42=abc,43=def`.

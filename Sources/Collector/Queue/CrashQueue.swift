@@ -4,4 +4,17 @@ public protocol CrashQueue: Sendable {
     func publish(_ crashID: String) throws
     /// A cheap probe for `/__heartbeat__`.
     func check() -> HealthStatus
+    /// Publishes several IDs in order (the outbox drain), in as few calls as the queue allows.
+    /// Returns how many from the front the queue has: all of them unless `failure` is set.
+    func publish(batch crashIDs: [String]) -> (published: Int, failure: Error?)
+}
+
+extension CrashQueue {
+    /// One call per ID, for queues without a batch call.
+    public func publish(batch crashIDs: [String]) -> (published: Int, failure: Error?) {
+        for (index, id) in crashIDs.enumerated() {
+            do { try publish(id) } catch { return (index, error) }
+        }
+        return (crashIDs.count, nil)
+    }
 }

@@ -97,15 +97,16 @@ public final class PublishBacklog: @unchecked Sendable {
 
     private func drain(into queue: CrashQueue) {
         var backoff = Backoff(initial: 0.2, maximum: 5)
-        while let crashID = nextPending() {
-            do {
-                try queue.publish(crashID)
+        while let batch = nextPending() {
+            let (published, failure) = queue.publish(batch: batch)
+            for crashID in batch.prefix(published) {
                 remove(crashID)
-                backoff.reset()
                 logger.info("backlog crash ID queued", metadata: ["crash_id": "\(crashID)"])
-            } catch {
+            }
+            if published > 0 { backoff.reset() }
+            if let failure {
                 let delay = backoff.next()
-                logger.warning("backlog publish failed; retrying", metadata: ["crash_id": "\(crashID)", "error": "\(error)",
+                logger.warning("backlog publish failed; retrying", metadata: ["crash_id": "\(batch[published])", "error": "\(failure)",
                                                                              "retry_in_s": "\(delay)"])
                 // Sleeps the whole delay (new IDs arriving do not cut it short) unless stopped.
                 let until = Date(timeIntervalSinceNow: delay)
@@ -114,13 +115,16 @@ public final class PublishBacklog: @unchecked Sendable {
         }
     }
 
-    /// The oldest pending ID, waiting for one; nil once stopped.
-    private func nextPending() -> String? {
+    /// The oldest pending IDs (up to `batchSize`, sent in one call where the queue can), waiting
+    /// for one; nil once stopped.
+    private func nextPending() -> [String]? {
         condition.withLock {
             while pending.isEmpty && !stopped { condition.wait() }
-            return stopped ? nil : pending.first
+            return stopped ? nil : Array(pending.prefix(Self.batchSize))
         }
     }
+
+    static let batchSize = 100
 
     private func remove(_ crashID: String) {
         condition.withLock {

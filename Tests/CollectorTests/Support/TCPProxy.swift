@@ -4,7 +4,8 @@ import NIOPosix
 
 /// A TCP proxy on a loopback port in front of a server. Tests switch it off to make the server
 /// unreachable (moto keeps its objects in memory, so it cannot be restarted) and on again on the
-/// same port. It also records the HTTP request lines passing through, to check write order.
+/// same port. It also records the HTTP request lines passing through, to check write order, and their
+/// `Authorization` headers.
 // @unchecked: `port` is written only by start(), which tests call before sharing the proxy; the
 // rest is behind `lock`.
 final class TCPProxy: @unchecked Sendable {
@@ -15,6 +16,7 @@ final class TCPProxy: @unchecked Sendable {
     private var listener: Channel?
     private var connections: [ObjectIdentifier: Channel] = [:]
     private var lines: [String] = []
+    private var authorizationValues: [String] = []
 
     private let recording: Bool
 
@@ -30,6 +32,9 @@ final class TCPProxy: @unchecked Sendable {
 
     /// `PUT /bucket/key HTTP/1.1` … in the order they went through.
     var requestLines: [String] { lock.withLock { lines } }
+
+    /// The `Authorization` header values that went through, in order (Google bearer tokens).
+    var authorizations: [String] { lock.withLock { authorizationValues } }
 
     /// Listens again (on the same port after the first start).
     func start() throws {
@@ -76,7 +81,12 @@ final class TCPProxy: @unchecked Sendable {
         let found = text.split(separator: "\r\n").filter { line in
             ["GET /", "PUT /", "DELETE /", "HEAD /", "POST /"].contains { line.hasPrefix($0) } && line.hasSuffix(" HTTP/1.1")
         }
-        lock.withLock { lines += found.map(String.init) }
+        let authorizations = text.split(separator: "\r\n").filter { $0.lowercased().hasPrefix("authorization:") }
+            .map { $0.dropFirst("authorization:".count).trimmingCharacters(in: .whitespaces) }
+        lock.withLock {
+            lines += found.map(String.init)
+            authorizationValues += authorizations
+        }
     }
 
     /// Copies what one side reads to the other side; closing one side closes the other.

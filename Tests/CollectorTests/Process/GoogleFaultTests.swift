@@ -1,0 +1,95 @@
+import Foundation
+import Testing
+import Telemetry
+@testable import Collector
+
+/// The fault suite's scenarios (docs/faults.md) for the Google backends: a steady crash stream
+/// through an outage of the GCS emulator or the Pub/Sub emulator (a proxy in front of each is
+/// switched off), then the truth read from the bucket with Google's client and from a
+/// subscription. Same support, windows and table as `FaultSuiteTests`; 0 lost or the row fails.
+@Suite(.serialized, .faultTable)
+struct GoogleFaultTests {
+    /// GCS unreachable mid-stream, with a spool: every crash is acknowledged (spooled while GCS is
+    /// down), and every acknowledged crash ends up in the bucket, complete, and on the topic.
+    @Test func gcsOutageWithSpool() async throws {
+        let started = Date()
+        let env = try GoogleTestEnvironment.load()
+        let bucket = try env.makeBucket()
+        let (topic, subscription) = try env.makeTopic()
+        let proxy = try TCPProxy(upstreamHost: "127.0.0.1", upstreamPort: env.storagePort, recordRequestLines: false)
+        let spoolDir = try Tools.temporaryFolder("fault-spool")
+        defer { try? FileManager.default.removeItem(atPath: spoolDir) }
+        var config = env.configuration(bucket: bucket, topic: topic)
+        config.storageEmulatorHost = "http://127.0.0.1:\(proxy.port)"
+        config.saveBudget = 1
+        let server = try await TestServer.start(configure: { $0.workers = 4; $0.saveBudget = 1; $0.spoolDir = spoolDir },
+                                                storage: try Backends.storage(config, telemetry: .silent()),
+                                                queue: try Backends.queue(config, telemetry: .silent()))
+        let stream = CrashStream(port: server.port, clients: 4, pause: 0.05)
+        try await stream.runThroughOutage(lead: FaultSuiteTests.lead, window: FaultSuiteTests.window, cut: proxy.stop, restore: proxy.start)
+        let streamEnded = Date()
+        let spooledAtEnd = server.collector.pipeline.saver.spool?.count ?? 0
+        if let spool = server.collector.pipeline.saver.spool { _ = await FaultSuiteTests.waitUntil(60) { spool.count == 0 } }
+        let spoolLeft = server.collector.pipeline.saver.spool?.count ?? 0
+        let records = stream.records
+        let queued = try await env.waitFor(records.acknowledged, on: subscription, timeout: 30)
+        let caughtUp = Date().timeIntervalSince(streamEnded)
+        try await server.stop()
+        try? proxy.stop()
+
+        var row = try FaultSuiteTests.tally("GCS down \(Int(FaultSuiteTests.window)) s, spool", records, run: stream.runID,
+                                            truth: try GCSTruth(env, bucket: bucket), queued: queued)
+        row.seconds = Date().timeIntervalSince(started)
+        row.notes.append("GCS and Pub/Sub emulators")
+        row.notes.append(String(format: "%d still spooled when the stream ended, all stored and published %.1f s later", spooledAtEnd, caughtUp))
+        if spoolLeft > 0 { row.notes.append("\(spoolLeft) still spooled") }
+        FaultTable.shared.record(row)
+
+        FaultSuiteTests.expectEveryCrashAccountedFor(row, records)
+        #expect(records.retryLater == 0, "the spool had room: nothing should be refused")
+        #expect(spoolLeft == 0)
+    }
+
+    /// Pub/Sub unreachable mid-stream: crashes are still stored and acknowledged, their IDs wait
+    /// in the publish backlog, and once Pub/Sub is back every acknowledged ID reaches the topic,
+    /// the backlog drained in batched publish calls.
+    @Test func pubSubOutage() async throws {
+        let started = Date()
+        let env = try GoogleTestEnvironment.load()
+        let bucket = try env.makeBucket()
+        let (topic, subscription) = try env.makeTopic()
+        let proxy = try TCPProxy(upstreamHost: "127.0.0.1", upstreamPort: env.pubsubPort)
+        let spoolDir = try Tools.temporaryFolder("fault-spool")
+        defer { try? FileManager.default.removeItem(atPath: spoolDir) }
+        var config = env.configuration(bucket: bucket, topic: topic)
+        config.pubsubEmulatorHost = "127.0.0.1:\(proxy.port)"
+        config.publishBudget = 1
+        let server = try await TestServer.start(configure: { $0.workers = 4; $0.publishBudget = 1; $0.spoolDir = spoolDir },
+                                                storage: try Backends.storage(config, telemetry: .silent()),
+                                                queue: try Backends.queue(config, telemetry: .silent()))
+        let stream = CrashStream(port: server.port, clients: 4, pause: 0.05)
+        var backlogPeak = 0
+        try await stream.runThroughOutage(lead: FaultSuiteTests.lead, window: FaultSuiteTests.window, cut: proxy.stop, restore: {
+            backlogPeak = server.collector.pipeline.publisher.backlog.count
+            try proxy.start()
+        })
+        let records = stream.records
+        let queued = try await env.waitFor(records.acknowledged, on: subscription, timeout: 60)
+        let backlogLeft = server.collector.pipeline.publisher.backlog.count
+        try await server.stop()
+        try? proxy.stop()
+
+        let calls = proxy.requestLines.filter { $0.contains(":publish ") }.count
+        var row = try FaultSuiteTests.tally("Pub/Sub down \(Int(FaultSuiteTests.window)) s", records, run: stream.runID,
+                                            truth: try GCSTruth(env, bucket: bucket), queued: queued)
+        row.seconds = Date().timeIntervalSince(started)
+        row.notes.append("GCS and Pub/Sub emulators")
+        row.notes.append("\(backlogPeak) IDs in the publish backlog when Pub/Sub came back; \(calls) publish calls for \(queued.count) messages")
+        if backlogLeft > 0 { row.notes.append("\(backlogLeft) left in the publish backlog") }
+        FaultTable.shared.record(row)
+
+        FaultSuiteTests.expectEveryCrashAccountedFor(row, records)
+        #expect(backlogPeak > 0, "Pub/Sub was down for \(FaultSuiteTests.window) s: IDs must have waited")
+        #expect(calls < queued.count, "the backlog must drain in batches")
+    }
+}
