@@ -3,17 +3,17 @@
 /// the Breakwater variable it stands for; an Antenna class Breakwater does not know is an error
 /// naming the variable.
 enum AntennaNames {
-    struct Mapping {
+    struct Mapping: Sendable {
         let antenna: String
         /// The Breakwater variables it sets, from the Antenna value; nil when the value is unknown.
-        let translate: (String) -> [String: String]?
+        let translate: @Sendable (String) -> [String: String]?
         /// What a valid value looks like, for the error message.
         let expected: String
     }
 
-    static func same(_ name: String) -> (String) -> [String: String]? { { [name: $0] } }
+    static func same(_ name: String) -> @Sendable (String) -> [String: String]? { { [name: $0] } }
 
-    static func classes(_ name: String, _ table: [String: String]) -> (String) -> [String: String]? {
+    static func classes(_ name: String, _ table: [String: String]) -> @Sendable (String) -> [String: String]? {
         { table[$0].map { [name: $0] } }
     }
 

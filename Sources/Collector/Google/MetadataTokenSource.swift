@@ -6,7 +6,7 @@ import NIOHTTP1
 /// Tokens of the instance's service account from the metadata server (Compute Engine, GKE,
 /// Cloud Run): plain HTTP to `metadata.google.internal`, or `GCE_METADATA_HOST` as Google's
 /// libraries honour it.
-public struct MetadataTokenSource: AccessTokenSource {
+public final class MetadataTokenSource: AccessTokenSource {
     public static let defaultHost = "metadata.google.internal"
     public let host: String
     private let http: HTTPClient
@@ -16,6 +16,11 @@ public struct MetadataTokenSource: AccessTokenSource {
         self.host = (host?.isEmpty ?? true) ? Self.defaultHost : host!
         self.timeout = .nanoseconds(Int64(timeout * 1e9))
         http = GoogleAPIClient.makeHTTPClient(timeout: self.timeout)
+    }
+
+    /// The pooled client must be shut down before it goes away; nothing waits for it.
+    deinit {
+        http.shutdown { _ in }
     }
 
     public var description: String { "metadata server \(host)" }

@@ -6,7 +6,7 @@ import NIOHTTP1
 
 /// Tokens for a service-account key (OAuth 2.0 JWT bearer grant, RFC 7523): an RS256-signed JWT
 /// asserting the account and the cloud-platform scope, exchanged at the key's `token_uri`.
-public struct ServiceAccountTokenSource: AccessTokenSource {
+public final class ServiceAccountTokenSource: AccessTokenSource {
     public static let scope = "https://www.googleapis.com/auth/cloud-platform"
     public let key: ServiceAccountKey
     private let signingKey: _RSA.Signing.PrivateKey
@@ -22,6 +22,11 @@ public struct ServiceAccountTokenSource: AccessTokenSource {
         }
         self.timeout = .nanoseconds(Int64(timeout * 1e9))
         http = GoogleAPIClient.makeHTTPClient(timeout: self.timeout)
+    }
+
+    /// The pooled client must be shut down before it goes away; nothing waits for it.
+    deinit {
+        http.shutdown { _ in }
     }
 
     public var description: String { key.description }
@@ -69,7 +74,7 @@ extension AccessToken {
         guard let value = json?["access_token"] as? String, !value.isEmpty else {
             throw GoogleAuthError("\(source) answered without an access_token", rejected: false)
         }
-        let lifetime = (json?["expires_in"] as? NSNumber)?.doubleValue ?? 3600
+        let lifetime = (json?["expires_in"] as? Int).map(Double.init) ?? (json?["expires_in"] as? Double) ?? 3600
         return AccessToken(value: value, lifetime: lifetime)
     }
 }

@@ -17,11 +17,13 @@ import Telemetry
     /// assertion's signature with the public key and its claims, then hands out `token-N`.
     final class TokenEndpoint: Sendable {
         let server: StubHTTPServer
-        let issued = NIOLockedValueBox(0)
-        let refused = NIOLockedValueBox<[String]>([])
+        let issued: NIOLockedValueBox<Int>
+        let refused: NIOLockedValueBox<[String]>
 
         init(lifetime: Int = 3600, reject: Bool = false) throws {
-            let issued = issued, refused = refused
+            let issued = NIOLockedValueBox(0), refused = NIOLockedValueBox<[String]>([])
+            self.issued = issued
+            self.refused = refused
             let publicKey = GoogleAuthTests.key.publicKey
             server = try StubHTTPServer { request in
                 let form = Dictionary(request.body.split(separator: "&").map { pair -> (String, String) in
@@ -35,8 +37,8 @@ import Telemetry
                 guard request.method == "POST", request.uri == "/token",
                       form["grant_type"] == "urn:ietf:params:oauth:grant-type:jwt-bearer",
                       let parts = form["assertion"]?.split(separator: ".").map(String.init), parts.count == 3,
-                      let header = Self.json(parts[0]), let claims = Self.json(parts[1]),
-                      let signature = Self.base64URL(parts[2]) else { return refuse("malformed grant") }
+                      let header = TokenEndpoint.json(parts[0]), let claims = TokenEndpoint.json(parts[1]),
+                      let signature = TokenEndpoint.base64URL(parts[2]) else { return refuse("malformed grant") }
                 guard publicKey.isValidSignature(_RSA.Signing.RSASignature(rawRepresentation: signature),
                                                  for: Data("\(parts[0]).\(parts[1])".utf8), padding: .insecurePKCS1v1_5) else {
                     return refuse("Invalid JWT Signature.")

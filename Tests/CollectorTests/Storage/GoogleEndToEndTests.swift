@@ -40,8 +40,8 @@ import Telemetry
         let truth = try GCSTruth(env, bucket: bucket)
         let raw = try #require(try truth.completeCrash(sentryID))
         #expect(raw["uuid"] as? String == sentryID)
-        // The envelope's attachment is a minidump: it is stored byte for byte.
-        #expect(objects.values.contains(Fixtures.bytes("linux-mini.dmp")))
+        // The envelope's attachment is a minidump: it is stored byte for byte under the crash's ID.
+        #expect(objects.contains { $0.key.hasSuffix("/\(sentryID)") && $0.value == Fixtures.bytes("linux-mini.dmp") })
         let heartbeat = try await server.request(.GET, "/__heartbeat__")
         #expect(heartbeat.status == 200)
         try await server.stop()

@@ -61,11 +61,12 @@ final class StubHTTPServer: Sendable {
                 let request = Request(method: head.method.rawValue, uri: head.uri, headers: head.headers, body: String(buffer: body))
                 received.withLockedValue { $0.append(request) }
                 let (status, text) = handler(request)
-                var headers = HTTPHeaders([("Content-Type", "application/json"), ("Content-Length", String(text.utf8.count))])
-                headers.add(name: "Connection", value: "close")
+                // `Connection: close`: the client closes once it has the answer.
+                let headers = HTTPHeaders([("Content-Type", "application/json"), ("Content-Length", String(text.utf8.count)),
+                                           ("Connection", "close")])
                 context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .init(statusCode: status), headers: headers))), promise: nil)
                 context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: text)))), promise: nil)
-                context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in context.close(promise: nil) }
+                context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
             }
         }
     }
