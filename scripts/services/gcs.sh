@@ -12,7 +12,7 @@ pidfile="$SERVICES_DIR/gcs.pid"
 envfile="$SERVICES_DIR/gcs.env"
 logfile="$SERVICES_DIR/gcs.log"
 
-# Sets $python and $emulator: installed ones, else installed with pip, else in a venv under
+# Sets $python: one with the emulator and the client installed, else installed with pip, else in a venv under
 # $SERVICES_DIR (for a system Python that refuses global installs, PEP 668). The official
 # google-cloud-storage client creates the bucket and reads objects back in the tests.
 find_emulator() {
@@ -20,20 +20,16 @@ find_emulator() {
   for candidate in python3 "$venv/bin/python"; do
     if "$candidate" -c 'import gcp_storage_emulator, google.cloud.storage' 2>/dev/null; then
       python="$candidate"
-      emulator=$(dirname "$(command -v "$candidate")")/gcp-storage-emulator
-      [ -x "$emulator" ] || emulator=gcp-storage-emulator
       return
     fi
   done
   echo "installing gcp-storage-emulator and google-cloud-storage with pip" >&2
   if python3 -m pip install --quiet gcp-storage-emulator google-cloud-storage >&2; then
     python=python3
-    emulator=gcp-storage-emulator
   else
     python3 -m venv "$venv" >&2
     "$venv/bin/pip" install --quiet gcp-storage-emulator google-cloud-storage >&2
     python="$venv/bin/python"
-    emulator="$venv/bin/gcp-storage-emulator"
   fi
 }
 
@@ -47,7 +43,36 @@ start() {
   find_emulator
   port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
   endpoint="http://127.0.0.1:$port"
-  setsid "$emulator" start --host=127.0.0.1 --port="$port" --in-memory </dev/null >"$logfile" 2>&1 &
+  # The emulator serves one connection at a time, so a client's idle pooled connection (an HTTP
+  # client opens one for a request that then timed out) stalls it until that connection closes.
+  # Run it threaded, one request handled at a time (its store is not thread-safe), so an idle
+  # connection only holds its own thread.
+  cat >"$SERVICES_DIR/gcs-emulator.py" <<'PY'
+import sys
+import threading
+from http import server as http_server
+
+from gcp_storage_emulator import server as emulator
+from gcp_storage_emulator.__main__ import main
+
+http_server.HTTPServer = http_server.ThreadingHTTPServer
+one_at_a_time = threading.Lock()
+
+
+def serialised(handler):
+    def run(self):
+        with one_at_a_time:
+            return handler(self)
+    return run
+
+
+for name in ("do_GET", "do_POST", "do_PUT", "do_PATCH", "do_DELETE", "do_HEAD"):
+    if hasattr(emulator.RequestHandler, name):
+        setattr(emulator.RequestHandler, name, serialised(getattr(emulator.RequestHandler, name)))
+sys.argv = ["gcp-storage-emulator"] + sys.argv[1:]
+main()
+PY
+  setsid "$python" "$SERVICES_DIR/gcs-emulator.py" start --host=127.0.0.1 --port="$port" --in-memory </dev/null >"$logfile" 2>&1 &
   echo $! >"$pidfile"
   STORAGE_EMULATOR_HOST="$endpoint" "$python" - >&2 <<'PY'
 import time

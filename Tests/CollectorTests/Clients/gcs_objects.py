@@ -17,8 +17,10 @@ command, bucket = sys.argv[1], sys.argv[2]
 if command == "create":
     client.create_bucket(bucket)
 elif command == "dump":
-    out = {blob.name: base64.b64encode(blob.download_as_bytes()).decode()
-           for blob in client.list_blobs(bucket, prefix=sys.argv[3])}
+    # Each object fetched by name: a listed object's media link names the host it was uploaded
+    # through, which in the fault tests is a proxy that is off by now.
+    names = [blob.name for blob in client.list_blobs(bucket, prefix=sys.argv[3])]
+    out = {name: base64.b64encode(client.bucket(bucket).blob(name).download_as_bytes()).decode() for name in names}
     print(json.dumps(out))
 else:
     sys.exit(f"unknown command {command}")

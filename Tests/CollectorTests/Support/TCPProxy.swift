@@ -68,8 +68,16 @@ final class TCPProxy: @unchecked Sendable {
                 // Both channels share one event loop, on which this runs.
                 try inbound.pipeline.syncOperations.addHandler(Relay(peer: outbound, record: record))
                 try outbound.pipeline.syncOperations.addHandler(Relay(peer: inbound, record: nil))
+                // The proxy stopped while the upstream connected: stop() did not see this pair, and a
+                // single-threaded server (the GCS emulator) would wait on it for ever.
+                if !self.isListening {
+                    inbound.close(promise: nil)
+                    outbound.close(promise: nil)
+                }
             }
     }
+
+    private var isListening: Bool { lock.withLock { listener != nil } }
 
     private func track(_ channel: Channel) {
         lock.withLock { connections[ObjectIdentifier(channel)] = channel }
