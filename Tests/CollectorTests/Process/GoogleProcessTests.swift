@@ -32,8 +32,9 @@ import Testing
         form.field("ProductName", "Firefox")
         form.file("upload_file_minidump", Fixtures.bytes("linux-mini.dmp"))
         let connection = try RawConnection(port: collector.port)
-        connection.send(RawConnection.head(contentType: form.contentType, contentLength: form.finished.bytes.count, extra: "Connection: close\r\n"))
-        connection.send(form.finished.bytes)
+        #expect(connection.send(RawConnection.head(contentType: form.contentType, contentLength: form.finished.bytes.count,
+                                                   extra: "Connection: close\r\n")))
+        #expect(connection.send(form.finished.bytes))
         let answer = connection.readAll(timeout: 10)
         let id = try #require(answer.split(separator: "CrashID=bp-").last.map { String($0.prefix(36)) })
         #expect(CrashID.isValid(id), "\(answer)")

@@ -58,8 +58,7 @@ final class TCPProxy: @unchecked Sendable {
 
     /// Opens the upstream connection for a client connection and relays both ways.
     private func connect(_ inbound: Channel) -> EventLoopFuture<Void> {
-        var record: (@Sendable (ByteBuffer) -> Void)?
-        if recording { record = { @Sendable bytes in self.record(bytes) } }
+        let record: (@Sendable (ByteBuffer) -> Void)? = recording ? { @Sendable bytes in self.record(bytes) } : nil
         return ClientBootstrap(group: inbound.eventLoop)
             .connect(host: upstreamHost, port: upstreamPort)
             .flatMapThrowing { (outbound: Channel) -> Void in
