@@ -30,7 +30,7 @@ public final class AccessTokenCache: Sendable {
         }
     }
 
-    /// Tokens fetched so far (for tests and the start-up log).
+    /// Tokens fetched so far (the tests check refreshes with it).
     public var fetchCount: Int { fetches.load(ordering: .relaxed) }
 
     private func valid() -> String? {

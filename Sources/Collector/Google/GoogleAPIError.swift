@@ -23,6 +23,11 @@ public struct GoogleAPIError: Error, CustomStringConvertible, Sendable {
     /// a configuration error rather than an outage.
     public var isRejection: Bool { [400, 401, 403, 404].contains(status) }
 
+    /// Whether `error` (from a request or its token) is a refusal rather than an outage.
+    static func isRejection(_ error: Error) -> Bool {
+        (error as? GoogleAPIError)?.isRejection ?? (error as? GoogleAuthError)?.rejected ?? false
+    }
+
     public var description: String {
         "\(operation): HTTP \(status)" + (message.isEmpty ? "" : " (\(message))")
     }

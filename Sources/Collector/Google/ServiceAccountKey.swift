@@ -8,7 +8,6 @@ public struct ServiceAccountKey: Sendable, CustomStringConvertible {
     /// PEM, PKCS#8 as Google issues it.
     let privateKeyPEM: String
     public let tokenURI: String
-    public let projectID: String?
 
     public struct Invalid: Error, CustomStringConvertible {
         public let description: String
@@ -30,7 +29,6 @@ public struct ServiceAccountKey: Sendable, CustomStringConvertible {
         privateKeyPEM = try field("private_key")
         privateKeyID = (object["private_key_id"] as? String) ?? ""
         tokenURI = (object["token_uri"] as? String) ?? "https://oauth2.googleapis.com/token"
-        projectID = object["project_id"] as? String
     }
 
     public var description: String { "service account \(clientEmail) (key \(privateKeyID))" }

@@ -52,7 +52,7 @@ public final class PubSubCrashQueue: CrashQueue {
         } catch {
             let message = "Pub/Sub topic \(topicPath) at \(client.baseURL) is not usable (check PUBSUB_PROJECT_ID, "
                 + "PUBSUB_TOPIC, the credentials and the topic's roles): \(error)"
-            if GCSCrashStorage.isRejection(error) { throw Backends.StartupError(message) }
+            if GoogleAPIError.isRejection(error) { throw Backends.StartupError(message) }
             logger.error("pubsub unreachable at start-up; starting degraded", metadata: ["topic": "\(topicPath)", "error": "\(error)"])
         }
     }

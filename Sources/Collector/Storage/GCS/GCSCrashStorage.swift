@@ -48,7 +48,7 @@ public final class GCSCrashStorage: CrashStorage {
         } catch {
             let message = "GCS bucket \(bucket) at \(client.baseURL) refused the start-up test object "
                 + "(check CRASHSTORAGE_GCS_BUCKET, the credentials and roles/storage.objectUser): \(error)"
-            if Self.isRejection(error) { throw Backends.StartupError(message) }
+            if GoogleAPIError.isRejection(error) { throw Backends.StartupError(message) }
             logger.error("gcs unreachable at start-up; starting degraded", metadata: ["bucket": "\(bucket)", "error": "\(error)"])
         }
     }
@@ -112,10 +112,6 @@ public final class GCSCrashStorage: CrashStorage {
         return client.call("upload gs://\(bucket)/\(key)", .POST,
                            "/upload/storage/v1/b/\(GoogleAPIClient.encode(bucket))/o?uploadType=multipart&fields=name",
                            contentType: "multipart/related; boundary=\(boundary)", body: body).map { _ in }
-    }
-
-    static func isRejection(_ error: Error) -> Bool {
-        (error as? GoogleAPIError)?.isRejection ?? (error as? GoogleAuthError)?.rejected ?? false
     }
 
     private func logFailure(_ error: Error, key: String, crashID: String) {
