@@ -43,8 +43,10 @@ final class RequestCollector: ChannelInboundHandler, RemovableChannelHandler {
     /// (slowloris) never looks idle to the read timeout.
     private func armHeadDeadline(_ ctx: ChannelHandlerContext) {
         deadline?.cancel()
-        deadline = ctx.eventLoop.scheduleTask(in: context.requestTimeout) { [weak self] in
-            guard let self, case .idle = self.state else { return }
+        let bound = NIOLoopBound((self, ctx), eventLoop: ctx.eventLoop)
+        deadline = ctx.eventLoop.scheduleTask(in: context.requestTimeout) {
+            let (collector, ctx) = bound.value
+            guard case .idle = collector.state else { return }
             ctx.close(promise: nil)
         }
     }
@@ -96,9 +98,11 @@ final class RequestCollector: ChannelInboundHandler, RemovableChannelHandler {
         }
         state = .receiving(head: head, body: ctx.channel.allocator.buffer(capacity: reserve), reserved: reserve)
         deadline?.cancel()
-        deadline = ctx.eventLoop.scheduleTask(in: context.requestTimeout) { [weak self] in
-            guard let self, case .receiving(let head, _, _) = self.state else { return }
-            self.refuse(.text(408, "Request Timeout"), head: head, ctx, reason: "request_timeout")
+        let bound = NIOLoopBound((self, ctx), eventLoop: ctx.eventLoop)
+        deadline = ctx.eventLoop.scheduleTask(in: context.requestTimeout) {
+            let (collector, ctx) = bound.value
+            guard case .receiving(let head, _, _) = collector.state else { return }
+            collector.refuse(.text(408, "Request Timeout"), head: head, ctx, reason: "request_timeout")
         }
     }
 
@@ -183,7 +187,8 @@ final class RequestCollector: ChannelInboundHandler, RemovableChannelHandler {
             state = .idle
             armHeadDeadline(ctx)
         } else {
-            done.whenComplete { _ in ctx.close(promise: nil) }
+            let channel = ctx.channel
+            done.whenComplete { _ in channel.close(promise: nil) }
         }
     }
 
