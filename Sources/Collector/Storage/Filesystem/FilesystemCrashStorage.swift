@@ -1,15 +1,6 @@
 import Foundation
 import NIOCore
 
-/// A folder that could not be made or synced, with the errno text.
-public struct FilesystemStorageError: Error, CustomStringConvertible {
-    public let operation: String
-    public let path: String
-    public let code: Int32
-
-    public var description: String { "\(operation) \(path): \(String(cString: strerror(code)))" }
-}
-
 /// `CRASHSTORAGE=fs`: the design's keys as files under a root folder.
 ///
 /// Each file is written with `DurableFile`: a hidden temporary name in its final folder (unique
@@ -24,7 +15,7 @@ public final class FilesystemCrashStorage: CrashStorage {
     public init(root: String) throws {
         let root = root.count > 1 && root.hasSuffix("/") ? String(root.dropLast()) : root
         self.root = root
-        try Self.ensureFolder(root)
+        try DurableFile.makeFolder(root)
     }
 
     public func save(_ crash: StoredCrash) throws {
@@ -63,36 +54,7 @@ public final class FilesystemCrashStorage: CrashStorage {
     func path(_ key: String) -> String { "\(root)/\(key)" }
 
     private static func writeFile(_ path: String, _ bytes: ByteBuffer) throws {
-        try ensureFolder((path as NSString).deletingLastPathComponent)
+        try DurableFile.makeFolder((path as NSString).deletingLastPathComponent)
         try DurableFile.write(bytes, to: path)
-    }
-
-    /// Makes the folder and any missing parents, fsyncing each parent that gained an entry.
-    /// Tolerates another process making the same folder at the same time.
-    private static func ensureFolder(_ folder: String) throws {
-        if mkdir(folder, 0o755) == 0 {
-            try fsyncFolder((folder as NSString).deletingLastPathComponent)
-            return
-        }
-        switch errno {
-        case EEXIST:
-            return
-        case ENOENT:
-            try ensureFolder((folder as NSString).deletingLastPathComponent)
-            guard mkdir(folder, 0o755) == 0 || errno == EEXIST else {
-                throw FilesystemStorageError(operation: "mkdir", path: folder, code: errno)
-            }
-            try fsyncFolder((folder as NSString).deletingLastPathComponent)
-        default:
-            throw FilesystemStorageError(operation: "mkdir", path: folder, code: errno)
-        }
-    }
-
-    /// Makes a folder's entries (a rename, a new subfolder) durable.
-    private static func fsyncFolder(_ folder: String) throws {
-        let fd = open(folder.isEmpty ? "." : folder, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard fd >= 0 else { throw FilesystemStorageError(operation: "open", path: folder, code: errno) }
-        defer { close(fd) }
-        guard fsync(fd) == 0 else { throw FilesystemStorageError(operation: "fsync", path: folder, code: errno) }
     }
 }
