@@ -16,15 +16,18 @@ public enum DurableFile {
         public var description: String { "\(operation) \(path): \(String(cString: strerror(errno)))" }
     }
 
-    /// Writes `bytes` to `path` durably (the folder must exist).
-    public static func write(_ bytes: ByteBuffer, to path: String) throws {
+    /// Writes `bytes` to `path` durably (the folder must exist). With `syncingFolder: false` the
+    /// file's bytes are durable but its name is not until the caller calls `syncFolder`: a writer
+    /// of several files into one folder pays for one folder fsync.
+    public static func write(_ bytes: ByteBuffer, to path: String, syncingFolder: Bool = true) throws {
         let folder = (path as NSString).deletingLastPathComponent
         let temporary = "\(folder)/.tmp-\(getpid())-\(UInt64.random(in: 0...UInt64.max))"
         let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw Failure(operation: "create", path: temporary, errno: errno) }
         do {
             try writeAll(bytes, to: fd, path: path)
-            guard fsync(fd) == 0 else { throw Failure(operation: "fsync", path: path, errno: errno) }
+            // A new file: fdatasync also flushes its size, all that is needed to read it back.
+            guard fdatasync(fd) == 0 else { throw Failure(operation: "fdatasync", path: path, errno: errno) }
         } catch {
             close(fd)
             unlink(temporary)
@@ -42,7 +45,7 @@ public enum DurableFile {
             throw failure
         }
         // Until the folder is fsynced the rename itself may not survive a power cut.
-        try syncFolder(folder)
+        if syncingFolder { try syncFolder(folder) }
     }
 
     /// Writes every byte to `fd`: a full disk (ENOSPC) or any error other than EINTR throws, so
@@ -59,12 +62,10 @@ public enum DurableFile {
         }
     }
 
-    /// Makes a folder's entries (a rename, a new subfolder, an unlink) durable.
+    /// Makes a folder's entries (a rename, a new subfolder, an unlink) durable. Concurrent
+    /// callers on one folder share fsyncs (`FolderSync`).
     public static func syncFolder(_ folder: String) throws {
-        let fd = open(folder.isEmpty ? "." : folder, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard fd >= 0 else { throw Failure(operation: "open", path: folder, errno: errno) }
-        defer { close(fd) }
-        guard fsync(fd) == 0 else { throw Failure(operation: "fsync", path: folder, errno: errno) }
+        try FolderSync.shared.sync(folder)
     }
 
     /// Makes the folder and any missing parents, fsyncing each parent that gained an entry.

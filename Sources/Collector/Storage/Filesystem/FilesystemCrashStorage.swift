@@ -6,8 +6,10 @@ import NIOCore
 /// Each file is written with `DurableFile`: a hidden temporary name in its final folder (unique
 /// across processes and threads: pid plus a random number, so collectors sharing a root never
 /// clash), fsynced, renamed into place, and the folder fsynced, so a file is either absent or
-/// whole, even after a power cut. Dumps and `dump_names` come first and `raw_crash` last: a
-/// `raw_crash` file means the crash is complete. A save that fails removes what it wrote.
+/// whole, even after a power cut. Dumps and `dump_names` come first (their folders fsynced once each,
+/// shared with concurrent saves) and `raw_crash` last: a `raw_crash` file means the crash is
+/// complete. A save that fails removes what it wrote, unless `raw_crash` exists (an earlier save
+/// of the same crash completed): then nothing is removed.
 public final class FilesystemCrashStorage: CrashStorage {
     public let root: String
 
@@ -19,15 +21,30 @@ public final class FilesystemCrashStorage: CrashStorage {
     }
 
     public func save(_ crash: StoredCrash) throws {
-        var attempted: [String] = []
+        let objects = StorageKeys.objects(of: crash)
+        var written: [String] = []
         do {
-            for (key, bytes) in StorageKeys.objects(of: crash) {
-                attempted.append(path(key))
+            // Dumps and dump_names: bytes synced file by file, names synced once per folder.
+            var folders: [String] = []
+            for (key, bytes) in objects.dropLast() {
+                let file = path(key)
+                let folder = (file as NSString).deletingLastPathComponent
+                try DurableFile.makeFolder(folder)
+                try DurableFile.write(bytes, to: file, syncingFolder: false)
+                written.append(file)
+                if !folders.contains(folder) { folders.append(folder) }
+            }
+            for folder in folders { try DurableFile.syncFolder(folder) }
+            // raw_crash last, and durable before the save returns: it says the crash is complete.
+            if let (key, bytes) = objects.last {
                 try Self.writeFile(path(key), bytes)
             }
         } catch {
-            // raw_crash first (it is last in `attempted`), so a partial crash never looks complete.
-            for file in attempted.reversed() { unlink(file) }
+            // A raw_crash already there is a completed earlier save of this crash (a retry): its
+            // objects are never removed. Otherwise remove what this save wrote.
+            if let (key, _) = objects.last, access(path(key), F_OK) != 0 {
+                for file in written { unlink(file) }
+            }
             throw error
         }
     }
