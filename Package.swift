@@ -91,7 +91,7 @@ let package = Package(
             name: "CollectorTests",
             dependencies: [
                 "Collector", "CrashClient", "Telemetry", "CZlib", "CRabbitMQ",
-                .httpClient, .nioCore, .nioPosix, .nioHTTP1, .crypto, .cryptoExtras,
+                .httpClient, .nioCore, .nioPosix, .nioHTTP1, .nioConcurrency, .crypto, .cryptoExtras,
                 // The reference multipart parser the hand-written one is checked against.
                 .product(name: "MultipartKit", package: "multipart-kit"),
             ],

@@ -1,16 +1,15 @@
 import Dispatch
-import NIOConcurrencyHelpers
+import Synchronization
 import Telemetry
 
 /// Samples what no request reports, on its own queue so backend checks never hold a worker or an
 /// event loop: each heartbeat check as the `heartbeat` gauge (alerts need it even when nobody
 /// probes `/__heartbeat__`), and the statsd datagrams dropped since the last sample.
-// @unchecked: the timer source is only touched under the box's lock.
-public final class Sampler: @unchecked Sendable {
+public final class Sampler: Sendable {
     private let checks: [(name: String, check: HeartbeatResource.Check)]
     private let telemetry: Telemetry
     private let interval: Double
-    private let timer = NIOLockedValueBox<DispatchSourceTimer?>(nil)
+    private let timer = Mutex<DispatchSourceTimer?>(nil)
 
     public init(checks: [(name: String, check: HeartbeatResource.Check)], telemetry: Telemetry, interval: Double = 10) {
         self.checks = checks
@@ -20,21 +19,25 @@ public final class Sampler: @unchecked Sendable {
 
     /// Samples now, then every `interval` seconds until `stop`.
     public func start() {
-        let source = DispatchSource.makeTimerSource(queue: DispatchQueue(label: "breakwater.sampler"))
-        source.schedule(deadline: .now(), repeating: interval)
-        source.setEventHandler { [checks, telemetry] in
-            for (name, check) in checks {
-                let healthy: Bool
-                if case .error = check() { healthy = false } else { healthy = true }
-                telemetry.gauge(MetricCatalog.heartbeat, healthy ? 1 : 0, [("check", name)])
+        let (checks, telemetry, interval) = (self.checks, self.telemetry, self.interval)
+        timer.withLock { timer in
+            timer?.cancel()
+            let source = DispatchSource.makeTimerSource(queue: DispatchQueue(label: "breakwater.sampler"))
+            source.schedule(deadline: .now(), repeating: interval)
+            source.setEventHandler {
+                for (name, check) in checks {
+                    let healthy: Bool
+                    if case .error = check() { healthy = false } else { healthy = true }
+                    telemetry.gauge(MetricCatalog.heartbeat, healthy ? 1 : 0, [("check", name)])
+                }
+                telemetry.reportStatsdDrops()
             }
-            telemetry.reportStatsdDrops()
+            source.resume()
+            timer = source
         }
-        timer.withLockedValue { $0?.cancel(); $0 = source }
-        source.resume()
     }
 
     public func stop() {
-        timer.withLockedValue { $0?.cancel(); $0 = nil }
+        timer.withLock { $0?.cancel(); $0 = nil }
     }
 }

@@ -55,7 +55,7 @@ import Testing
         let storage = try FilesystemCrashStorage(root: root)
         // A file where the folder of the second dump should be: its write fails.
         try FileManager.default.createDirectory(atPath: "\(root)/v1", withIntermediateDirectories: true)
-        FileManager.default.createFile(atPath: "\(root)/v1/upload_file_minidump_browser", contents: Data())
+        _ = FileManager.default.createFile(atPath: "\(root)/v1/upload_file_minidump_browser", contents: Data())
         let crash = StorageFixtures.crash([("upload_file_minidump", "test.dmp"), ("upload_file_minidump_browser", "linux-mini.dmp")])
 
         #expect(throws: DurableFile.Failure.self) { try storage.save(crash) }
