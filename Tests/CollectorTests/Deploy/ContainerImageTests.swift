@@ -33,7 +33,7 @@ import Glibc
         }
         #expect(json(dockerfile["ENTRYPOINT"]) == config["Entrypoint"] as? [String])
         #expect(json(dockerfile["CMD"]) == config["Cmd"] as? [String])
-        #expect(json(dockerfile["VOLUME"]).map(Set.init) == (config["Volumes"] as? [String: Any]).map { Set($0.keys) })
+        #expect(json(dockerfile["VOLUME"]).map { Set($0) } == (config["Volumes"] as? [String: Any]).map { Set($0.keys) })
         #expect(dockerfile["USER"] == config["User"] as? String)
         #expect(dockerfile["WORKDIR"] == config["WorkingDir"] as? String)
         #expect(dockerfile["EXPOSE"].map { "\($0)/tcp" } == (config["ExposedPorts"] as? [String: Any])?.keys.first)
@@ -151,7 +151,7 @@ import Glibc
 
         // Stored by the image's user, byte for byte.
         let stored = tmp + "/crashes/v1/dump/\(crashID)"
-        #expect(FileManager.default.contents(atPath: stored).map(Array.init) == dump)
+        #expect(FileManager.default.contents(atPath: stored).map { [UInt8]($0) } == dump)
         #expect(((try? FileManager.default.attributesOfItem(atPath: stored))?[.ownerAccountID] as? NSNumber)?.intValue == 10001)
         let rawCrashes = FileManager.default.subpaths(atPath: tmp + "/crashes/v1/raw_crash") ?? []
         #expect(rawCrashes.contains { $0.hasSuffix("/" + String(crashID)) })

@@ -18,7 +18,7 @@ import Testing
     static let arrivingWithIssue15Names: Set = ["CRASHSTORAGE_GCS_BUCKET", "PUBSUB_PROJECT_ID", "PUBSUB_TOPIC"]
     static let arrivingWithIssue15Values: Set = ["CRASHSTORAGE=gcs", "CRASHQUEUE=pubsub"]
 
-    @Test(arguments: renderings) func rendersAndValidates(_ rendering: String) throws {
+    @Test(arguments: KubernetesManifestTests.renderings) func rendersAndValidates(_ rendering: String) throws {
         let file = try Self.render(rendering)
         let validator = try #require(Tools.which("kubernetes-validate"), "kubernetes-validate is missing: scripts/test installs it (pip)")
         let result = try Tools.run(validator, ["--strict", file])
@@ -33,7 +33,7 @@ import Testing
         }
     }
 
-    @Test(arguments: renderings) func agreesWithTheBinary(_ rendering: String) throws {
+    @Test(arguments: KubernetesManifestTests.renderings) func agreesWithTheBinary(_ rendering: String) throws {
         let manifests = try Manifests(Self.objects(Self.render(rendering)))
         let workload = try #require(manifests.first(["Deployment", "StatefulSet"], "breakwater"), "no breakwater workload")
         let pod = try #require(dig(workload, "spec", "template", "spec") as? [String: Any])
@@ -55,7 +55,8 @@ import Testing
             }
         }
         for entry in container["env"] as? [[String: Any]] ?? [] {
-            environment[try #require(entry["name"] as? String)] = entry["value"] as? String ?? ""
+            let name = try #require(entry["name"] as? String)
+            environment[name] = entry["value"] as? String ?? ""
         }
 
         // Every name is one the binary reads.
@@ -67,7 +68,7 @@ import Testing
         func number(_ name: String) throws -> Double { try #require(Double(values[name] ?? ""), "\(name) from check-config") }
 
         // Port: container, probes, Service, scrape annotation.
-        let port = Int(try number("PORT"))
+        let port = try Int(number("PORT"))
         let ports = try #require(container["ports"] as? [[String: Any]])
         let http = try #require(ports.first { $0["name"] as? String == "http" })
         #expect(http["containerPort"] as? Int == port)
@@ -108,7 +109,8 @@ import Testing
         let claim = (dig(workload, "spec", "volumeClaimTemplates") as? [[String: Any]] ?? []).first { dig($0, "metadata", "name") as? String == outbox }
         let size = try #require(quantity(dig(volume, "emptyDir", "sizeLimit") ?? dig(claim, "spec", "resources", "requests", "storage")),
                                 "the outbox volume has no size")
-        #expect(size > (try number("SPOOL_MAX_BYTES")))
+        let spoolMax = try number("SPOOL_MAX_BYTES")
+        #expect(size > spoolMax)
         #expect(rendering.hasSuffix("persistent-outbox") == (claim != nil && volume == nil))
 
         // Grace period: the preStop pause covers the load balancer's deregistration delay, then
@@ -133,33 +135,35 @@ import Testing
         #expect(!backend.isEmpty && backend.allSatisfy { $0["name"] as? String == "breakwater" })
         let ingressAnnotations = dig(ingress, "metadata", "annotations") as? [String: String] ?? [:]
         let ingressClass = dig(ingress, "spec", "ingressClassName") as? String ?? ingressAnnotations["kubernetes.io/ingress.class"]
-        switch ingressClass {
+        let readTimeout = try number("READ_TIMEOUT"), requestTimeout = try number("REQUEST_TIMEOUT")
+        switch ingressClass ?? "" {
         case "nginx":
-            #expect(quantity(ingressAnnotations["nginx.ingress.kubernetes.io/proxy-body-size"], nginx: true) == (try number("MAX_REQUEST_BYTES")))
-            #expect(Double(ingressAnnotations["nginx.ingress.kubernetes.io/proxy-send-timeout"] ?? "") == (try number("READ_TIMEOUT")))
+            let maxRequest = try number("MAX_REQUEST_BYTES"), budgets = try number("SAVE_BUDGET") + number("PUBLISH_BUDGET")
+            #expect(quantity(ingressAnnotations["nginx.ingress.kubernetes.io/proxy-body-size"], nginx: true) == maxRequest)
+            #expect(Double(ingressAnnotations["nginx.ingress.kubernetes.io/proxy-send-timeout"] ?? "") == readTimeout)
             let read = try #require(Double(ingressAnnotations["nginx.ingress.kubernetes.io/proxy-read-timeout"] ?? ""))
-            #expect(read == (try number("REQUEST_TIMEOUT")))
-            #expect(read > (try number("SAVE_BUDGET")) + (try number("PUBLISH_BUDGET")))
+            #expect(read == requestTimeout)
+            #expect(read > budgets, "the answer may take SAVE_BUDGET + PUBLISH_BUDGET")
         case "alb":
             #expect(check.routes.contains("GET \(ingressAnnotations["alb.ingress.kubernetes.io/healthcheck-path"] ?? "")"))
             let idle = try #require(attribute(ingressAnnotations["alb.ingress.kubernetes.io/load-balancer-attributes"], "idle_timeout.timeout_seconds"))
-            #expect(idle < (try number("READ_TIMEOUT")), "the ALB must drop idle connections before the collector does")
+            #expect(idle < readTimeout, "the ALB must drop idle connections before the collector does")
         case "gce":
             let name = try #require((dig(service, "metadata", "annotations") as? [String: String])?["cloud.google.com/backend-config"])
             #expect(name.contains("\"breakwater\""))
             let config = try #require(manifests.first(["BackendConfig"], "breakwater"))
             #expect(check.routes.contains("GET \(dig(config, "spec", "healthCheck", "requestPath") as? String ?? "")"))
             #expect(dig(config, "spec", "healthCheck", "port") as? Int == port)
-            #expect(Double(dig(config, "spec", "timeoutSec") as? Int ?? 0) >= (try number("REQUEST_TIMEOUT")))
+            #expect(Double(dig(config, "spec", "timeoutSec") as? Int ?? 0) >= requestTimeout)
             // Google's load balancer keeps idle backend connections 600 s.
-            #expect((try number("READ_TIMEOUT")) > 600)
+            #expect(readTimeout > 600)
         default:
             Issue.record("unknown ingress class \(ingressClass ?? "nil")")
         }
     }
 
     /// The Secret carries only secrets, the ConfigMap none; the repository holds no secret value.
-    @Test(arguments: renderings) func secretsStayInTheSecret(_ rendering: String) throws {
+    @Test(arguments: KubernetesManifestTests.renderings) func secretsStayInTheSecret(_ rendering: String) throws {
         let manifests = try Manifests(Self.objects(Self.render(rendering)))
         let secretNames: Set = ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "RABBITMQ_URL", "SUBMITTER_TOKEN"]
         for map in manifests.all("ConfigMap") {
