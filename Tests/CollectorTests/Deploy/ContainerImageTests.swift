@@ -111,7 +111,7 @@ import Glibc
         process.executableURL = URL(fileURLWithPath: Tools.path("scripts/image"))
         process.arguments = ["run", "-e", "PORT=\(port)", "-e", "HOST=127.0.0.1", "-e", "STATSD_PORT=9",
                              "-e", "CRASHSTORAGE=fs", "-e", "CRASHSTORAGE_FS_ROOT=/tmp/crashes", "-v", "\(tmp):/tmp"]
-        FileManager.default.createFile(atPath: log, contents: nil)
+        _ = FileManager.default.createFile(atPath: log, contents: nil)
         let output = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
         process.standardOutput = output
         process.standardError = output
@@ -128,7 +128,7 @@ import Glibc
 
         func get(_ path: String) throws -> String {
             let connection = try RawConnection(port: port)
-            connection.send("GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+            _ = connection.send("GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
             return connection.readAll(timeout: 5)
         }
         let heartbeat = try get("/__heartbeat__")
@@ -143,7 +143,7 @@ import Glibc
         form.file("upload_file_minidump", dump)
         let body = form.finished.bytes
         let connection = try RawConnection(port: port)
-        connection.send(RawConnection.head(contentType: form.contentType, contentLength: body.count, extra: "Connection: close\r\n"))
+        _ = connection.send(RawConnection.head(contentType: form.contentType, contentLength: body.count, extra: "Connection: close\r\n"))
         connection.send(body)
         let answer = connection.readAll(timeout: 10)
         #expect(answer.hasPrefix("HTTP/1.1 200"), "\(answer)")
