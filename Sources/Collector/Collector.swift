@@ -84,7 +84,7 @@ public final class Collector: Sendable {
             Router.route("POST", api + "/*/minidump/", endpoint: "sentry_minidump", overload: SentryEndpoint.unavailable,
                          tooLarge: SentryEndpoint.tooLarge, minidump.handle),
             Router.route("GET", "/__lbheartbeat__", inline: true) { _ in .text(200, "") },
-            Router.route("GET", "/__heartbeat__", heartbeat.handle),
+            Router.route("GET", "/__heartbeat__", deferred: heartbeat.probe),
             Router.route("GET", "/__version__", inline: true, version.handle),
         ]
         if let prometheus = telemetry.prometheus {

@@ -12,7 +12,7 @@ public enum Backends {
         switch config.throttler {
         case "rules":
             return try RuleThrottler(contentsOfFile: config.throttleRules, logger: telemetry.logger("breakwater.throttler"))
-        default: return NullThrottler()
+        default: return NullThrottler(logger: telemetry.logger("breakwater.throttler"))
         }
     }
 
@@ -46,7 +46,7 @@ public enum Backends {
             let storage = S3CrashStorage(client: client, telemetry: telemetry)
             try storage.verifyWritable()
             return storage
-        default: return NullCrashStorage()
+        default: return NullCrashStorage(logger: telemetry.logger("breakwater.crashstorage"))
         }
     }
 
@@ -61,7 +61,7 @@ public enum Backends {
             } catch {
                 throw StartupError("cannot start the RabbitMQ crash queue: \(error)")
             }
-        default: return NullCrashQueue()
+        default: return NullCrashQueue(logger: telemetry.logger("breakwater.crashqueue"))
         }
     }
 

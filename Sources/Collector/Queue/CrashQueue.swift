@@ -4,4 +4,11 @@ public protocol CrashQueue: Sendable {
     func publish(_ crashID: String) throws
     /// A cheap probe for `/__heartbeat__`.
     func check() -> HealthStatus
+    /// Whether a successful `publish` puts the ID anywhere (false for the null queue), so the
+    /// audit line's `queued` never claims a crash was queued when nothing was.
+    var queues: Bool { get }
+}
+
+extension CrashQueue {
+    public var queues: Bool { true }
 }
