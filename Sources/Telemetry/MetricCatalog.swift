@@ -115,7 +115,7 @@ public enum MetricCatalog {
         Entry(name: response, kind: .counter, tags: ["status"], help: "HTTP responses by status.",
               values: ["status": .closed(statuses)]),
         Entry(name: workerQueueDepth, kind: .gauge, tags: [], help: "Requests waiting for a worker."),
-        Entry(name: inflightBytes, kind: .gauge, tags: [], help: "Request bytes held in memory."),
+        Entry(name: inflightBytes, kind: .gauge, tags: [], help: "Request bytes held in memory, inflated bytes included."),
         Entry(name: overload, kind: .counter, tags: ["reason"], help: "Requests refused 503 because of load (queue_full, memory).",
               values: ["reason": .closed(overloadReasons)]),
         Entry(name: statsdDropped, kind: .counter, tags: [], help: "Statsd datagrams that could not be sent."),

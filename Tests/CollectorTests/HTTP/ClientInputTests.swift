@@ -110,6 +110,8 @@ import Testing
         let bomb = try await server.request(.POST, "/submit", headers: [("Content-Type", form.contentType), ("Content-Encoding", "zstd")],
                                             body: Fixtures.bytes("compressed/zeros-64MiB.zst"))
         #expect(bomb.status == 413)
+        // The sampler reports the bytes held against the in-flight budget.
+        #expect(await server.statsd.waitForLine(containing: "breakwater.inflight.bytes:0|g") != nil)
         try await server.stop()
     }
 
