@@ -28,7 +28,10 @@ public struct SentryEnvelopeResource: Sendable {
         // mapping to a crash); its errors still reach the intake, which counts and audits them.
         let parsed = Result { try parse(request) }
         if case .success(let envelope) = parsed {
-            for type in envelope.ignored { sentry.intake.telemetry.count(MetricCatalog.ignoredItem, [("type", MetricCatalog.sentryItemType(type))]) }
+            // Item types are client text: known Sentry types pass, anything else is `other`.
+            for type in envelope.ignored {
+                sentry.intake.telemetry.count(MetricCatalog.ignoredItem, [("type", MetricCatalog.sentryItemType(type))])
+            }
             if !envelope.isCrash {
                 let id = SentryEventReport.eventID(envelope.envelope.headers["event_id"])
                 return id.map(SentryEndpoint.eventID) ?? .json(200, "{}")
