@@ -1,12 +1,16 @@
 // swift-tools-version:6.0
 import PackageDescription
 
-/// The C libraries the collector links, each a system library found with pkg-config.
-let cLibraries: [(name: String, pkgConfig: String, apt: String)] = [
+/// The C libraries the collector links, each a system library found with pkg-config (bzip2 ships
+/// no .pc file in Debian 12: its headers and library are in the default paths).
+let cLibraries: [(name: String, pkgConfig: String?, apt: String)] = [
     ("CZlib", "zlib", "zlib1g-dev"),
     ("CDeflate", "libdeflate", "libdeflate-dev"),
     ("CRabbitMQ", "librabbitmq", "librabbitmq-dev"),
     ("CBrotli", "libbrotlidec", "libbrotli-dev"),
+    ("CZstd", "libzstd", "libzstd-dev"),
+    ("CLzma", "liblzma", "liblzma-dev"),
+    ("CBzip2", nil, "libbz2-dev"),
 ]
 
 extension Target.Dependency {
@@ -90,7 +94,7 @@ let package = Package(
         .testTarget(
             name: "CollectorTests",
             dependencies: [
-                "Collector", "CrashClient", "Telemetry", "CZlib", "CRabbitMQ",
+                "Collector", "CrashClient", "Telemetry", "CZlib", "CZstd", "CRabbitMQ",
                 .httpClient, .nioCore, .nioPosix, .nioHTTP1, .nioConcurrency, .crypto, .cryptoExtras,
                 // The reference multipart parser the hand-written one is checked against.
                 .product(name: "MultipartKit", package: "multipart-kit"),

@@ -40,11 +40,12 @@ public final class Collector: Sendable {
         drainer = spool.map { SpoolDrainer(spool: $0, saver: saver, publisher: publisher, telemetry: telemetry) }
         let checks = Self.healthChecks(pipeline)
         router = Self.routes(config: config, pipeline: pipeline, checks: checks, telemetry: telemetry)
-        sampler = Sampler(checks: checks, telemetry: telemetry)
+        let inflight = InflightBytes(limit: config.maxInflightBytes)
+        sampler = Sampler(checks: checks, telemetry: telemetry, inflight: inflight)
         pool = WorkerPool(workers: config.workers, queueCapacity: config.workerQueue, telemetry: telemetry)
         group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, min(System.coreCount, 4)))
         server = HTTPServer(group: group, context: .init(
-            router: router, pool: pool, inflight: InflightBytes(limit: config.maxInflightBytes), telemetry: telemetry,
+            router: router, pool: pool, inflight: inflight, telemetry: telemetry,
             maxRequestBytes: config.maxRequestBytes, maxHeaderBytes: config.maxHeaderBytes,
             requestTimeout: .milliseconds(Int64(config.requestTimeout * 1000)), draining: NIOLockedValueBox(false), active: active),
             readTimeout: .milliseconds(Int64(config.readTimeout * 1000)))
@@ -84,7 +85,7 @@ public final class Collector: Sendable {
             Router.route("POST", api + "/*/minidump/", endpoint: "sentry_minidump", overload: SentryEndpoint.unavailable,
                          tooLarge: SentryEndpoint.tooLarge, minidump.handle),
             Router.route("GET", "/__lbheartbeat__", inline: true) { _ in .text(200, "") },
-            Router.route("GET", "/__heartbeat__", heartbeat.handle),
+            Router.route("GET", "/__heartbeat__", deferred: heartbeat.probe),
             Router.route("GET", "/__version__", inline: true, version.handle),
         ]
         if let prometheus = telemetry.prometheus {

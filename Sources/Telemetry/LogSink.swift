@@ -1,4 +1,4 @@
-import NIOConcurrencyHelpers
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -26,17 +26,16 @@ public struct StdoutLogSink: LogSink {
 }
 
 /// Keeps lines in memory; tests read them back, and it forwards to another sink when given one.
-public final class CapturingLogSink: LogSink, @unchecked Sendable {
-    private let lock = NIOLock()
-    private var stored: [String] = []
+public final class CapturingLogSink: LogSink {
+    private let stored = Mutex<[String]>([])
     private let forward: LogSink?
 
     public init(forwardingTo forward: LogSink? = nil) { self.forward = forward }
 
     public func write(line: String) {
-        lock.withLock { stored.append(line) }
+        stored.withLock { $0.append(line) }
         forward?.write(line: line)
     }
 
-    public var lines: [String] { lock.withLock { stored } }
+    public var lines: [String] { stored.withLock { $0 } }
 }

@@ -11,15 +11,17 @@ public struct StatsdMetricsFactory: MetricsFactory {
         self.prefix = prefix.isEmpty ? "" : prefix + "."
     }
 
-    final class Handler: CounterHandler, RecorderHandler, TimerHandler, @unchecked Sendable {
+    final class Handler: CounterHandler, RecorderHandler, TimerHandler, Sendable {
         private let head: String
         private let tail: String
         private let sender: StatsdSender
 
         init(sender: StatsdSender, name: String, type: String, dimensions: [(String, String)]) {
             self.sender = sender
-            head = name + ":"
-            tail = "|" + type + (dimensions.isEmpty ? "" : "|#" + dimensions.map { "\($0.0):\($0.1)" }.joined(separator: ","))
+            head = StatsdMetricsFactory.neutralized(name) + ":"
+            tail = "|" + type + (dimensions.isEmpty ? "" : "|#" + dimensions.map {
+                StatsdMetricsFactory.neutralized($0.0) + ":" + StatsdMetricsFactory.neutralized($0.1)
+            }.joined(separator: ","))
         }
 
         func increment(by amount: Int64) { sender.send(head + String(amount) + tail) }
@@ -30,6 +32,21 @@ public struct StatsdMetricsFactory: MetricsFactory {
 
         static func format(_ value: Double) -> String {
             value.rounded() == value && abs(value) < 1e15 ? String(Int64(value)) : String(value)
+        }
+    }
+
+    /// `text` with every character the statsd line format reserves (`:`, `|`, `,`, `#`, `@`) and
+    /// every control character (newlines end a line) replaced by `_`, so no name or tag value,
+    /// whatever its origin, can end a field or a line, or start a new one.
+    public static func neutralized(_ text: String) -> String {
+        guard text.utf8.contains(where: { reserved($0) }) else { return text }
+        return String(decoding: text.utf8.map { reserved($0) ? UInt8(ascii: "_") : $0 }, as: UTF8.self)
+    }
+
+    private static func reserved(_ byte: UInt8) -> Bool {
+        switch byte {
+        case UInt8(ascii: ":"), UInt8(ascii: "|"), UInt8(ascii: ","), UInt8(ascii: "#"), UInt8(ascii: "@"), 0x7F: return true
+        default: return byte < 0x20
         }
     }
 

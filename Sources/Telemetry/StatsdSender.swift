@@ -1,5 +1,5 @@
 import Dispatch
-import NIOConcurrencyHelpers
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -7,15 +7,15 @@ import Glibc
 /// Sends statsd lines over UDP, batched into datagrams of at most `maxDatagram` bytes.
 /// Never blocks a caller: the socket is non-blocking, a full batch is sent by whoever filled it,
 /// and a timer flushes the rest. A datagram that cannot be sent is dropped and counted.
+// @unchecked: `timer` is only set in init and cancelled in deinit; the rest is immutable or in a Mutex.
 public final class StatsdSender: @unchecked Sendable {
     public static let maxDatagram = 1432
 
-    private let lock = NIOLock()
-    private var batch: [UInt8] = []
+    private let batch = Mutex<[UInt8]>([])
     private let fd: Int32
-    private var address = sockaddr_storage()
+    private let address: sockaddr_storage
     private let addressLength: socklen_t
-    private let droppedCount = NIOLockedValueBox(0)
+    private let droppedCount = Mutex(0)
     private let timer: DispatchSourceTimer
 
     /// `host` is resolved once; an unresolvable host makes every datagram a counted drop.
@@ -27,6 +27,7 @@ public final class StatsdSender: @unchecked Sendable {
         hints.ai_socktype = Int32(SOCK_DGRAM.rawValue)
         var result: UnsafeMutablePointer<addrinfo>?
         var length: socklen_t = 0
+        var address = sockaddr_storage()
         if getaddrinfo(host, String(port), &hints, &result) == 0, let info = result {
             withUnsafeMutableBytes(of: &address) { dst in
                 dst.copyMemory(from: UnsafeRawBufferPointer(start: info.pointee.ai_addr, count: Int(info.pointee.ai_addrlen)))
@@ -34,12 +35,13 @@ public final class StatsdSender: @unchecked Sendable {
             length = info.pointee.ai_addrlen
             freeaddrinfo(info)
         }
+        self.address = address
         addressLength = length
-        batch.reserveCapacity(Self.maxDatagram)
         timer = DispatchSource.makeTimerSource(queue: DispatchQueue(label: "breakwater.statsd"))
         timer.schedule(deadline: .now() + flushInterval, repeating: flushInterval)
         timer.setEventHandler { [weak self] in self?.flush() }
         timer.resume()
+        batch.withLock { $0.reserveCapacity(Self.maxDatagram) }
     }
 
     deinit {
@@ -48,12 +50,12 @@ public final class StatsdSender: @unchecked Sendable {
     }
 
     /// Datagrams that could not be sent since start.
-    public var dropped: Int { droppedCount.withLockedValue { $0 } }
+    public var dropped: Int { droppedCount.withLock { $0 } }
 
     /// Queues one statsd line (without newline).
     public func send(_ line: String) {
         var full: [UInt8]?
-        lock.withLock {
+        batch.withLock { batch in
             let needed = line.utf8.count + (batch.isEmpty ? 0 : 1)
             if batch.count + needed > Self.maxDatagram, !batch.isEmpty {
                 full = batch
@@ -67,7 +69,7 @@ public final class StatsdSender: @unchecked Sendable {
 
     /// Sends whatever is batched now (the timer calls this; so does shutdown).
     public func flush() {
-        let pending: [UInt8] = lock.withLock {
+        let pending: [UInt8] = batch.withLock { batch in
             defer { batch.removeAll(keepingCapacity: true) }
             return batch
         }
@@ -77,7 +79,7 @@ public final class StatsdSender: @unchecked Sendable {
     private func transmit(_ datagram: [UInt8]) {
         guard fd >= 0, addressLength > 0 else { return countDrop() }
         let sent = datagram.withUnsafeBytes { bytes in
-            withUnsafePointer(to: &address) { addr in
+            withUnsafePointer(to: address) { addr in
                 addr.withMemoryRebound(to: sockaddr.self, capacity: 1) {
                     sendto(fd, bytes.baseAddress, bytes.count, Int32(MSG_DONTWAIT), $0, addressLength)
                 }
@@ -86,5 +88,5 @@ public final class StatsdSender: @unchecked Sendable {
         if sent != datagram.count { countDrop() }
     }
 
-    private func countDrop() { droppedCount.withLockedValue { $0 += 1 } }
+    private func countDrop() { droppedCount.withLock { $0 += 1 } }
 }

@@ -1,6 +1,6 @@
 import CoreMetrics
 import Logging
-import NIOConcurrencyHelpers
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -8,7 +8,7 @@ import Glibc
 /// The only place that formats log lines and statsd packets. Every stage reports through one
 /// `Telemetry`: counters, gauges, histograms, timers (swift-metrics handlers, cached per name
 /// and tags) and mozlog lines, including the audit line.
-public final class Telemetry: @unchecked Sendable {
+public final class Telemetry: Sendable {
     public let metricsFactory: MetricsFactory
     public let statsd: StatsdSender?
     /// The Prometheus backend, when `/metrics` is served.
@@ -16,11 +16,14 @@ public final class Telemetry: @unchecked Sendable {
     public let logLevel: Logger.Level
     private let sink: LogSink
     private let auditLogger: Logger
-    private let lock = NIOLock()
-    private var counters: [String: CounterHandler] = [:]
-    private var recorders: [String: RecorderHandler] = [:]
-    private var timers: [String: TimerHandler] = [:]
-    private var statsdDropsReported = 0
+    private let stageLogger: Logger
+    private struct Handlers {
+        var counters: [String: CounterHandler] = [:]
+        var recorders: [String: RecorderHandler] = [:]
+        var timers: [String: TimerHandler] = [:]
+    }
+    private let handlers = Mutex(Handlers())
+    private let statsdDropsReported = Mutex(0)
 
     /// - Parameters:
     ///   - statsd: where statsd lines go; nil sends none.
@@ -38,6 +41,7 @@ public final class Telemetry: @unchecked Sendable {
         if let statsd { factories.insert(StatsdMetricsFactory(sender: statsd, prefix: prefix), at: 0) }
         metricsFactory = factories.count == 1 ? factories[0] : MultiplexMetricsHandler(factories: factories)
         auditLogger = Logger(label: "breakwater.audit") { MozlogHandler(label: $0, sink: sink, level: .info) }
+        stageLogger = Logger(label: "breakwater.stage") { MozlogHandler(label: $0, sink: sink, level: logLevel) }
     }
 
     /// Telemetry that says nothing (tools and tests that do not look).
@@ -60,22 +64,22 @@ public final class Telemetry: @unchecked Sendable {
     }
 
     public func count(_ name: String, _ dimensions: [(String, String)] = [], by amount: Int = 1) {
-        handler(&counters, name, dimensions) { metricsFactory.makeCounter(label: $0, dimensions: $1) }
+        handler(\.counters, name, name, dimensions) { metricsFactory.makeCounter(label: $0, dimensions: $1) }
             .increment(by: Int64(amount))
     }
 
     public func gauge(_ name: String, _ value: Double, _ dimensions: [(String, String)] = []) {
-        handler(&recorders, name + "|g", dimensions) { metricsFactory.makeRecorder(label: name, dimensions: $1, aggregate: false) }
+        handler(\.recorders, name, name + "|g", dimensions) { metricsFactory.makeRecorder(label: name, dimensions: $1, aggregate: false) }
             .record(value)
     }
 
     public func histogram(_ name: String, _ value: Double, _ dimensions: [(String, String)] = []) {
-        handler(&recorders, name + "|h", dimensions) { metricsFactory.makeRecorder(label: name, dimensions: $1, aggregate: true) }
+        handler(\.recorders, name, name + "|h", dimensions) { metricsFactory.makeRecorder(label: name, dimensions: $1, aggregate: true) }
             .record(value)
     }
 
     public func time(_ name: String, nanoseconds: UInt64, _ dimensions: [(String, String)] = []) {
-        handler(&timers, name, dimensions) { metricsFactory.makeTimer(label: $0, dimensions: $1) }
+        handler(\.timers, name, name, dimensions) { metricsFactory.makeTimer(label: $0, dimensions: $1) }
             .recordNanoseconds(Int64(nanoseconds))
     }
 
@@ -84,6 +88,21 @@ public final class Telemetry: @unchecked Sendable {
         let start = MonotonicClock.now()
         defer { time(name, nanoseconds: MonotonicClock.now() - start) }
         return try body()
+    }
+
+    /// One pipeline stage of one crash (decode, throttle, identify, store, publish): a structured
+    /// line with the crash ID once it exists, the stage and its duration; `debug` when the stage
+    /// succeeded, so `LOG_LEVEL=debug` traces a crash stage by stage, `warning` when it did not.
+    public func stage(_ stage: String, crashID: String?, nanoseconds: UInt64, failure: String? = nil,
+                      _ extra: Logger.Metadata = [:]) {
+        let level: Logger.Level = failure == nil ? .debug : .warning
+        guard level >= logLevel else { return }
+        var fields = extra
+        fields["stage"] = .string(stage)
+        if let crashID { fields["crash_id"] = .string(crashID) }
+        fields["duration_ms"] = .stringConvertible((Double(nanoseconds) / 1000).rounded() / 1000)
+        if let failure { fields["error"] = .string(failure) }
+        stageLogger.log(level: level, "\(crashID ?? "-"): \(stage)\(failure == nil ? "" : " failed")", metadata: fields)
     }
 
     /// Writes the audit line of one crash.
@@ -96,9 +115,9 @@ public final class Telemetry: @unchecked Sendable {
     public func reportStatsdDrops() {
         guard let statsd else { return }
         let total = statsd.dropped
-        let new = lock.withLock {
-            defer { statsdDropsReported = total }
-            return total - statsdDropsReported
+        let new = statsdDropsReported.withLock { reported in
+            defer { reported = total }
+            return total - reported
         }
         if new > 0 { count(MetricCatalog.statsdDropped, by: new) }
     }
@@ -106,14 +125,17 @@ public final class Telemetry: @unchecked Sendable {
     /// Sends batched statsd lines now (shutdown).
     public func flush() { statsd?.flush() }
 
-    private func handler<H>(_ cache: inout [String: H], _ name: String, _ dimensions: [(String, String)],
-                            make: (String, [(String, String)]) -> H) -> H {
-        var key = name
+    /// The cached handler of a metric and tag set. Closed tag values are checked against the
+    /// catalog first, so neither the cache nor any backend grows with what clients send.
+    private func handler<H: Sendable>(_ cache: WritableKeyPath<Handlers, [String: H]>, _ name: String, _ key: String,
+                            _ dimensions: [(String, String)], make: (String, [(String, String)]) -> H) -> H {
+        let dimensions = dimensions.map { ($0.0, MetricCatalog.allowed(name, tag: $0.0, $0.1)) }
+        var key = key
         for (k, v) in dimensions { key += "|" + k + "=" + v }
-        return lock.withLock {
-            if let h = cache[key] { return h }
+        return handlers.withLock { handlers in
+            if let h = handlers[keyPath: cache][key] { return h }
             let h = make(name, dimensions)
-            cache[key] = h
+            handlers[keyPath: cache][key] = h
             return h
         }
     }

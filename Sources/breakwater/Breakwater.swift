@@ -38,6 +38,7 @@ struct Serve: AsyncParsableCommand {
         let config = try await loadConfiguration()
         let telemetry = makeTelemetry(config)
         telemetry.bootstrapGlobally()
+        InflightBytes.returnLargeBuffersToTheSystem()
         let logger = telemetry.logger("breakwater")
         let collector: Collector
         do {

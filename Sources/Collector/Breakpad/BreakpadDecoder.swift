@@ -34,19 +34,17 @@ public struct BreakpadDecoder: Sendable {
             && HeaderParameters(contentType ?? "").value.lowercased() == "application/x-www-form-urlencoded"
         let boundary = try urlencoded ? "" : MultipartForm.boundary(ofContentType: contentType)
         guard request.body.readableBytes > 0 else { throw Malformed("no_content_length") }
-        var body = request.body
-        let compressed = request.header("Content-Encoding")?.lowercased().contains("gzip") ?? false
-        if compressed { body = try limits.inflate(body, format: .gzip, badReason: "bad_gzip") }
+        let (body, compressed) = try limits.decodedBody(request, refusesUnknown: false)
 
         var report = CrashReport(payloadKind: formPayloadKind, payloadCompressed: compressed,
                                  payloadSize: request.body.readableBytes, userAgent: request.header("User-Agent") ?? "")
         if urlencoded {
-            for (name, value) in CollectorRequest.formDecoded(String(decoding: body.readableBytesView, as: UTF8.self)) {
-                try addText(name, value, to: &report)
+            try URLEncodedForm.forEachField(in: body, maxParts: limits.maxParts, maxValueBytes: limits.maxAnnotationBytes) {
+                try addText($0, $1, to: &report)
             }
         } else {
             for part in try MultipartForm.parse(body, boundary: boundary, maxParts: limits.maxParts) {
-                try add(part, to: &report)
+                try add(part, to: &report, memory: request.memory)
             }
         }
         guard !report.annotations.isEmpty || !requiresAnnotations else { throw Malformed("no_annotations") }
@@ -54,7 +52,7 @@ public struct BreakpadDecoder: Sendable {
         return report
     }
 
-    private func add(_ part: FormPart, to report: inout CrashReport) throws {
+    private func add(_ part: FormPart, to report: inout CrashReport, memory: MemoryLease) throws {
         let type = part.contentType?.lowercased() ?? ""
         if type.hasPrefix("application/json") {
             let value: JSONValue
@@ -67,9 +65,11 @@ public struct BreakpadDecoder: Sendable {
             for (name, value) in fields { try addAnnotation(name, value, to: &report) }
             report.payloadKind = "json"
         } else if part.filename != nil || !(type.isEmpty || type.hasPrefix("text/")) {
-            let name = try DecodeLimits.sanitizedDumpName(part.name)
-            report.dumps.removeAll { $0.name == name }
-            report.dumps.append(CrashDump(name: name, bytes: part.body))
+            var bytes = part.body
+            if DumpNames.isMinidump(part.name) {
+                bytes = try limits.unwrappedMinidump(bytes, name: part.name, memory: memory, notes: &report.collectorNotes)
+            }
+            try DumpNames.add(bytes, named: part.name, to: &report)
         } else {
             guard let text = String(validating: part.body.readableBytesView, as: UTF8.self) else {
                 throw Malformed("invalid_annotation_value")

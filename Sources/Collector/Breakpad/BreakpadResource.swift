@@ -17,7 +17,7 @@ public struct BreakpadResource: Sendable {
     }
 
     public func handle(_ request: CollectorRequest) -> CollectorResponse {
-        intake.handle(endpoint: endpoint, request: request, decode: decode, respondMalformed: { m in
+        intake.handle(endpoint: endpoint, request: request, busy: .retryLater, decode: decode, respondMalformed: { m in
             m.status == 413 ? .tooLarge : .text(m.status, "Discarded=" + (m.status == 400 ? "malformed_" : "") + m.reason)
         }, respond: { outcome, _ in
             switch outcome {

@@ -12,7 +12,7 @@ public enum Backends {
         switch config.throttler {
         case "rules":
             return try RuleThrottler(contentsOfFile: config.throttleRules, logger: telemetry.logger("breakwater.throttler"))
-        default: return NullThrottler()
+        default: return NullThrottler(logger: telemetry.logger("breakwater.throttler"))
         }
     }
 
@@ -47,7 +47,7 @@ public enum Backends {
             try storage.verifyWritable()
             return storage
         case "gcs": return try GCSCrashStorage.configured(config, telemetry: telemetry)
-        default: return NullCrashStorage()
+        default: return NullCrashStorage(logger: telemetry.logger("breakwater.crashstorage"))
         }
     }
 
@@ -63,7 +63,7 @@ public enum Backends {
                 throw StartupError("cannot start the RabbitMQ crash queue: \(error)")
             }
         case "pubsub": return try PubSubCrashQueue.configured(config, telemetry: telemetry)
-        default: return NullCrashQueue()
+        default: return NullCrashQueue(logger: telemetry.logger("breakwater.crashqueue"))
         }
     }
 

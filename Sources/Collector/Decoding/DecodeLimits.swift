@@ -25,31 +25,28 @@ public struct DecodeLimits: Sendable {
         }
     }
 
-    /// Dump names are `[A-Za-z0-9_]`, at most 30 characters, and never a storage folder name.
-    public static func sanitizedDumpName(_ name: String) throws -> String {
-        let kept = name.unicodeScalars.filter { $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || $0 == "_") }
-        let clean = String(String.UnicodeScalarView(kept.prefix(30)))
-        guard !clean.isEmpty, !["raw_crash", "dump_names", "processed_crash"].contains(clean) else {
-            throw Malformed("invalid_dump_name")
+    /// The body of `request` without its `Content-Encoding`, and whether it had one. Unknown
+    /// encodings are refused when `refusesUnknown` (Sentry), ignored otherwise (Breakpad clients
+    /// only ever send gzip; Antenna ignores the header's other values).
+    public func decodedBody(_ request: CollectorRequest, refusesUnknown: Bool) throws -> (body: ByteBuffer, compressed: Bool) {
+        let header = request.header("Content-Encoding") ?? ""
+        guard let coding = Compression.contentEncoding(header) else {
+            if refusesUnknown { throw Malformed("unsupported_content_encoding") }
+            return (request.body, false)
         }
-        return clean
+        guard let coding else { return (request.body, false) }
+        return (try decompress(request.body, coding, memory: request.memory, badReason: coding.badBodyReason), true)
     }
 
-    /// Inflates a compressed body under the decompressed-size cap; `badReason` names the malformed case.
-    public func inflate(_ body: ByteBuffer, format: Inflater.Format, badReason: String) throws -> ByteBuffer {
-        try capped(badReason) { try Inflater.inflate(body, format: format, limit: $0) }
-    }
-
-    /// Decompresses a Brotli body under the same cap.
-    public func unbrotli(_ body: ByteBuffer) throws -> ByteBuffer {
-        try capped("bad_brotli") { try BrotliDecoder.decompress(body, limit: $0) }
-    }
-
-    private func capped(_ badReason: String, _ decompress: (Int) throws -> ByteBuffer) throws -> ByteBuffer {
+    /// Decompresses under the decompressed-size cap, reserving from `memory`; `badReason` names the
+    /// malformed case. Running out of in-flight budget is rethrown for the endpoint to answer busy.
+    public func decompress(_ body: ByteBuffer, _ compression: Compression, memory: MemoryLease, badReason: String) throws -> ByteBuffer {
         do {
-            return try decompress(maxDecompressedBytes)
+            return try compression.decompress(body, limit: maxDecompressedBytes, memory: memory)
         } catch Inflater.Failure.tooLarge {
             throw Malformed.tooLarge
+        } catch let exhausted as InflightBytes.Exhausted {
+            throw exhausted
         } catch {
             throw Malformed(badReason)
         }

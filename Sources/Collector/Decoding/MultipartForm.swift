@@ -27,9 +27,12 @@ public enum MultipartForm {
         let params = HeaderParameters(contentType)
         let media = params.value.lowercased()
         guard media == "multipart/form-data" || media == "multipart/mixed" else { throw Malformed("wrong_content_type") }
-        guard let boundary = params["boundary"], !boundary.isEmpty, boundary.utf8.count <= 200 else { throw Malformed("no_boundary") }
+        guard let boundary = params["boundary"], !boundary.isEmpty, boundary.utf8.count <= maxBoundaryBytes else { throw Malformed("no_boundary") }
         return boundary
     }
+
+    /// Longest boundary accepted (RFC 2046 allows 70; clients stay well under this).
+    static let maxBoundaryBytes = 200
 
     /// Longest header block of one part; past it the part header "has no end".
     static let maxPartHeaderBytes = 16 * 1024

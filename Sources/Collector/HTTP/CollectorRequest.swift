@@ -9,9 +9,13 @@ public struct CollectorRequest: Sendable {
     public var query: String
     public var headers: [(name: String, value: String)]
     public var body: ByteBuffer
+    /// The request's share of `MAX_INFLIGHT_BYTES`: decoders reserve what they inflate from it.
+    public var memory: MemoryLease
 
-    public init(method: String, uri: String, headers: [(name: String, value: String)], body: ByteBuffer) {
+    public init(method: String, uri: String, headers: [(name: String, value: String)], body: ByteBuffer,
+                memory: MemoryLease = .unlimited) {
         self.method = method
+        self.memory = memory
         path = Self.path(of: uri)
         query = uri.firstIndex(of: "?").map { String(uri[uri.index(after: $0)...]) } ?? ""
         self.headers = headers

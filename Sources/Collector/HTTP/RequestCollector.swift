@@ -115,28 +115,40 @@ final class RequestCollector: ChannelInboundHandler, RemovableChannelHandler {
     private func dispatch(_ head: HTTPRequestHead, _ body: ByteBuffer, reserved: Int, _ ctx: ChannelHandlerContext) {
         deadline?.cancel()
         state = .responding
+        // The wire bytes reserved so far pass to the request's lease, which decoders extend.
+        let memory = MemoryLease(budget: context.inflight, holding: reserved)
         let request = CollectorRequest(method: head.method.rawValue, uri: head.uri,
-                                       headers: head.headers.map { ($0.name, $0.value) }, body: body)
+                                       headers: head.headers.map { ($0.name, $0.value) }, body: body, memory: memory)
         let keepAlive = head.isKeepAlive
-        guard let route = context.router.route(for: request.method, path: request.path), !route.inline else {
-            context.inflight.release(reserved)
-            return write(context.router.handle(request), version: head.version, keepAlive: keepAlive, ctx)
-        }
         let loop = ctx.eventLoop
         let bound = NIOLoopBound((self, ctx), eventLoop: loop)
-        let router = context.router, inflight = context.inflight
-        let accepted = context.pool.trySubmit {
-            let response = router.handle(request)
-            inflight.release(reserved)
+        let answer: @Sendable (CollectorResponse) -> Void = { response in
+            memory.releaseAll()
             loop.execute {
                 let (collector, ctx) = bound.value
                 collector.write(response, version: head.version, keepAlive: keepAlive, ctx)
             }
         }
-        if !accepted {
-            context.inflight.release(reserved)
-            overloaded(route: route, reason: "queue_full", bytes: body.readableBytes)
-            write(route.overload, version: head.version, keepAlive: keepAlive, ctx)
+        let route: Router.Route
+        switch context.router.resolve(request) {
+        case .failure(let unrouted):
+            memory.releaseAll()
+            return write(unrouted.response, version: head.version, keepAlive: keepAlive, ctx)
+        case .success(let found): route = found
+        }
+        switch route.execution {
+        case .inline(let handler):
+            memory.releaseAll()
+            write(handler(request), version: head.version, keepAlive: keepAlive, ctx)
+        case .deferred(let handler):
+            memory.releaseAll()
+            handler(request, answer)
+        case .worker(let handler):
+            guard context.pool.trySubmit({ answer(handler(request)) }) else {
+                memory.releaseAll()
+                overloaded(route: route, reason: "queue_full", bytes: body.readableBytes)
+                return write(route.overload, version: head.version, keepAlive: keepAlive, ctx)
+            }
         }
     }
 

@@ -27,7 +27,9 @@ public final class CrashIntake: Sendable {
         }
     }
 
-    public func handle(endpoint: String, request: CollectorRequest,
+    /// - Parameter busy: the endpoint's "retry later" answer, given when decoding would pass
+    ///   `MAX_INFLIGHT_BYTES` (a decompressed body or dump counts against it).
+    public func handle(endpoint: String, request: CollectorRequest, busy: CollectorResponse,
                        decode: (CollectorRequest) throws -> Decoded,
                        respondMalformed: (Malformed) -> CollectorResponse,
                        respond: (PipelineOutcome, Decoded) -> CollectorResponse) -> CollectorResponse {
@@ -36,7 +38,21 @@ public final class CrashIntake: Sendable {
         var audit = AuditRecord(endpoint: endpoint, outcome: .malformed, payloadSize: request.body.readableBytes)
         let response: CollectorResponse
         do {
-            let decoded = try telemetry.timed(MetricCatalog.decodeTime) { try decode(request) }
+            let decodeStart = MonotonicClock.now()
+            let decoded: Decoded
+            do {
+                decoded = try decode(request)
+            } catch {
+                let elapsed = MonotonicClock.now() - decodeStart
+                telemetry.time(MetricCatalog.decodeTime, nanoseconds: elapsed)
+                telemetry.stage("decode", crashID: nil, nanoseconds: elapsed, failure: (error as? Malformed)?.reason ?? "\(error)",
+                                ["endpoint": .string(endpoint)])
+                throw error
+            }
+            let decodeElapsed = MonotonicClock.now() - decodeStart
+            telemetry.time(MetricCatalog.decodeTime, nanoseconds: decodeElapsed)
+            telemetry.stage("decode", crashID: nil, nanoseconds: decodeElapsed,
+                            ["endpoint": .string(endpoint), "dumps": .array(decoded.report.dumps.map { .string($0.name) })])
             let report = decoded.report
             telemetry.histogram(MetricCatalog.crashSize, Double(report.payloadSize),
                                 [("payload", report.payloadCompressed ? "compressed" : "uncompressed")])
@@ -64,6 +80,11 @@ public final class CrashIntake: Sendable {
                 audit.rule = rule
                 audit.reason = "storage_unavailable"
             }
+        } catch is InflightBytes.Exhausted {
+            telemetry.count(MetricCatalog.overload, [("reason", "memory")])
+            audit.outcome = .retry_later
+            audit.reason = "memory"
+            response = busy
         } catch let malformed as Malformed {
             telemetry.count(MetricCatalog.malformed, [("reason", malformed.reason)])
             audit.outcome = malformed.status == 413 ? .too_large : malformed.status == 401 ? .unauthorized

@@ -31,39 +31,53 @@ public final class CrashPipeline: Sendable {
     public let saver: CrashSaver
     public let publisher: QueuePublisher
     private let telemetry: Telemetry
-    private let logger: Logger
 
     public init(throttler: Throttler, saver: CrashSaver, publisher: QueuePublisher, telemetry: Telemetry) {
         self.throttler = throttler
         self.saver = saver
         self.publisher = publisher
         self.telemetry = telemetry
-        self.logger = telemetry.logger("breakwater.pipeline")
     }
 
     /// - Parameter clientCrashID: an already authorized client-chosen crash ID.
     public func process(_ report: CrashReport, clientCrashID: String? = nil, receivedAt: Date = Date()) -> PipelineOutcome {
-        let decision = telemetry.timed(MetricCatalog.throttleTime) { throttler.throttle(report) }
+        var start = MonotonicClock.now()
+        let decision = throttler.throttle(report)
+        var elapsed = MonotonicClock.now() - start
+        telemetry.time(MetricCatalog.throttleTime, nanoseconds: elapsed)
+        telemetry.stage("throttle", crashID: clientCrashID, nanoseconds: elapsed,
+                        ["rule": .string(decision.rule), "result": .string(decision.result.rawValue)])
         telemetry.count(MetricCatalog.throttle, [("result", decision.result.rawValue)])
         telemetry.count(MetricCatalog.throttleRule, [("rule", decision.rule)])
 
         if decision.result == .reject {
-            logger.debug("rejected: matched by \(decision.rule); returned REJECT")
             return .rejected(rule: decision.rule)
         }
+        start = MonotonicClock.now()
         let crashID = clientCrashID ?? CrashID.make(result: decision.result, date: receivedAt)
-        logger.debug("\(crashID): matched by \(decision.rule); returned \(decision.result.rawValue.uppercased())")
+        telemetry.stage("identify", crashID: crashID, nanoseconds: MonotonicClock.now() - start,
+                        ["client_chosen": .stringConvertible(clientCrashID != nil)])
         if decision.result == .fakeaccept { return .fakeaccepted(crashID: crashID, rule: decision.rule) }
 
         let stored = StoredCrash(crashID: crashID,
                                  rawCrash: RawCrash.json(of: report, crashID: crashID, rule: decision.rule, receivedAt: receivedAt),
                                  dumps: report.dumps)
-        switch saver.save(stored, queue: decision.result.isQueued) {
+        start = MonotonicClock.now()
+        let saved = saver.save(stored, queue: decision.result.isQueued)
+        telemetry.stage("store", crashID: crashID, nanoseconds: MonotonicClock.now() - start,
+                        failure: saved == .stored ? nil : "\(saved)")
+        switch saved {
         case .failed: return .retryLater(crashID: crashID, rule: decision.rule)
         case .spooled: return .spooled(crashID: crashID, decision: decision)
         case .stored: break
         }
-        let queued: Bool? = decision.result.isQueued ? publisher.publish(crashID) : nil
+        guard decision.result.isQueued else { return .stored(crashID: crashID, decision: decision, queued: nil) }
+        start = MonotonicClock.now()
+        let published = publisher.publish(crashID)
+        elapsed = MonotonicClock.now() - start
+        telemetry.stage("publish", crashID: crashID, nanoseconds: elapsed, failure: published ? nil : "publish_backlog")
+        // The null queue takes every ID and puts it nowhere: not queued.
+        let queued = published && publisher.queue.queues
         return .stored(crashID: crashID, decision: decision, queued: queued)
     }
 }

@@ -7,6 +7,9 @@ public protocol CrashQueue: Sendable {
     /// Publishes several IDs in order (the outbox drain), in as few calls as the queue allows.
     /// Returns how many from the front the queue has: all of them unless `failure` is set.
     func publish(batch crashIDs: [String]) -> (published: Int, failure: Error?)
+    /// Whether a successful `publish` puts the ID anywhere (false for the null queue), so the
+    /// audit line's `queued` never claims a crash was queued when nothing was.
+    var queues: Bool { get }
 }
 
 extension CrashQueue {
@@ -17,4 +20,6 @@ extension CrashQueue {
         }
         return (crashIDs.count, nil)
     }
+
+    public var queues: Bool { true }
 }

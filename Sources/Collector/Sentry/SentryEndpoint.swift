@@ -24,7 +24,7 @@ public struct SentryEndpoint: Sendable {
              answer: (String) -> CollectorResponse = Self.eventID,
              decode: (CollectorRequest) throws -> SentryEventReport) -> CollectorResponse {
         var eventID = ""
-        return intake.handle(endpoint: endpoint, request: request, decode: { request in
+        return intake.handle(endpoint: endpoint, request: request, busy: busy, decode: { request in
             let event = try decode(request)
             eventID = event.eventID
             return CrashIntake.Decoded(event.report, auditExtra: [
@@ -40,16 +40,10 @@ public struct SentryEndpoint: Sendable {
         try SentryAuth.authorize(request, projectKeys: projectKeys)
     }
 
-    /// The body without its `Content-Encoding` (gzip, deflate, br), and whether it had one.
+    /// The body without its `Content-Encoding` (gzip, deflate, br, zstd), and whether it had one.
     func decodedBody(_ request: CollectorRequest) throws -> (body: ByteBuffer, compressed: Bool) {
         guard request.body.readableBytes > 0 else { throw Malformed("no_content_length") }
-        switch request.header("Content-Encoding")?.lowercased().trimmingCharacters(in: .whitespaces) ?? "identity" {
-        case "identity", "": return (request.body, false)
-        case "gzip", "x-gzip": return (try limits.inflate(request.body, format: .gzip, badReason: "bad_gzip"), true)
-        case "deflate": return (try limits.inflate(request.body, format: .zlib, badReason: "bad_deflate"), true)
-        case "br": return (try limits.unbrotli(request.body), true)
-        default: throw Malformed("unsupported_content_encoding")
-        }
+        return try limits.decodedBody(request, refusesUnknown: true)
     }
 
     /// The event as a JSON object.

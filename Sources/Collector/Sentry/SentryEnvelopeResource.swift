@@ -28,7 +28,10 @@ public struct SentryEnvelopeResource: Sendable {
         // mapping to a crash); its errors still reach the intake, which counts and audits them.
         let parsed = Result { try parse(request) }
         if case .success(let envelope) = parsed {
-            for type in envelope.ignored { sentry.intake.telemetry.count(MetricCatalog.ignoredItem, [("type", type)]) }
+            // Item types are client text: known Sentry types pass, anything else is `other`.
+            for type in envelope.ignored {
+                sentry.intake.telemetry.count(MetricCatalog.ignoredItem, [("type", MetricCatalog.sentryItemType(type))])
+            }
             if !envelope.isCrash {
                 let id = SentryEventReport.eventID(envelope.envelope.headers["event_id"])
                 return id.map(SentryEndpoint.eventID) ?? .json(200, "{}")
@@ -53,10 +56,12 @@ public struct SentryEnvelopeResource: Sendable {
             case "attachment":
                 if item.headers["attachment_type"]?.stringValue == "event.minidump" {
                     guard !parsed.hasMinidump else { throw Malformed("duplicate_item") }
-                    guard item.payload.readableBytesView.starts(with: Array("MDMP".utf8)) else { throw Malformed("invalid_minidump") }
                     parsed.hasMinidump = true
+                    // The minidump's stored name is fixed: it goes first, so no attachment can take it.
+                    parsed.attachments.insert(item, at: 0)
+                } else {
+                    parsed.attachments.append(item)
                 }
-                parsed.attachments.append(item)
             default:
                 parsed.ignored.append(item.type)
             }
@@ -66,17 +71,22 @@ public struct SentryEnvelopeResource: Sendable {
     }
 
     private func report(_ parsed: Parsed, _ request: CollectorRequest) throws -> SentryEventReport {
-        var dumps: [CrashDump] = []
+        var crash = CrashReport(payloadKind: "sentry_envelope")
         for item in parsed.attachments {
-            let name = item.headers["attachment_type"]?.stringValue == "event.minidump" ? "upload_file_minidump"
-                : try DecodeLimits.sanitizedDumpName(item.headers["filename"]?.stringValue ?? "attachment")
-            guard name != "sentry_event" else { throw Malformed("invalid_dump_name") }
-            dumps.removeAll { $0.name == name }
-            dumps.append(CrashDump(name: name, bytes: item.payload))
+            if item.headers["attachment_type"]?.stringValue == "event.minidump" {
+                let dump = try sentry.limits.unwrappedMinidump(item.payload, name: "upload_file_minidump", memory: request.memory,
+                                                               notes: &crash.collectorNotes)
+                guard dump.readableBytesView.starts(with: DecodeLimits.minidumpMagic) else { throw Malformed("invalid_minidump") }
+                try DumpNames.add(dump, named: "upload_file_minidump", to: &crash)
+            } else {
+                try DumpNames.add(item.payload, named: item.headers["filename"]?.stringValue ?? "attachment", to: &crash)
+            }
         }
-        return SentryEventReport(event: try parsed.event.map { try sentry.event($0.payload) } ?? [:], eventJSON: parsed.event?.payload,
-                                 auth: parsed.auth, product: sentry.products[parsed.auth.project], dumps: dumps,
-                                 fallbackEventID: parsed.envelope.headers["event_id"], request: request,
-                                 payloadKind: "sentry_envelope", compressed: parsed.compressed)
+        var event = SentryEventReport(event: try parsed.event.map { try sentry.event($0.payload) } ?? [:], eventJSON: parsed.event?.payload,
+                                      auth: parsed.auth, product: sentry.products[parsed.auth.project], dumps: crash.dumps,
+                                      fallbackEventID: parsed.envelope.headers["event_id"], request: request,
+                                      payloadKind: "sentry_envelope", compressed: parsed.compressed)
+        event.report.collectorNotes = crash.collectorNotes
+        return event
     }
 }

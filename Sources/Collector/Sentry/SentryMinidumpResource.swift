@@ -17,16 +17,18 @@ public struct SentryMinidumpResource: Sendable {
     public func handle(_ request: CollectorRequest) -> CollectorResponse {
         sentry.run(endpoint: "sentry_minidump", request, busy: SentryEndpoint.unavailable, answer: { .text(200, $0) }) { request in
             let auth = try sentry.authorize(request)
-            let upload: CrashReport
+            var upload: CrashReport
             if HeaderParameters(request.header("Content-Type") ?? "").value.lowercased().hasPrefix("multipart/") {
                 upload = try form.decode(request)
             } else {
                 let (body, compressed) = try sentry.decodedBody(request)
-                upload = CrashReport(dumps: [CrashDump(name: "upload_file_minidump", bytes: body)], payloadKind: "sentry_minidump",
-                                     payloadCompressed: compressed)
+                upload = CrashReport(payloadKind: "sentry_minidump", payloadCompressed: compressed)
+                let dump = try sentry.limits.unwrappedMinidump(body, name: "upload_file_minidump", memory: request.memory,
+                                                               notes: &upload.collectorNotes)
+                upload.dumps = [CrashDump(name: "upload_file_minidump", bytes: dump)]
             }
             guard let dump = upload.dumps.first(where: { $0.name == "upload_file_minidump" }) else { throw Malformed("missing_minidump") }
-            guard dump.bytes.readableBytesView.starts(with: Array("MDMP".utf8)) else { throw Malformed("invalid_minidump") }
+            guard dump.bytes.readableBytesView.starts(with: DecodeLimits.minidumpMagic) else { throw Malformed("invalid_minidump") }
             let event = try Self.event(from: upload.annotations, maxDepth: sentry.limits.maxJSONDepth)
             var crash = SentryEventReport(event: event, eventJSON: event.isEmpty ? nil : ByteBuffer(string: JSONValue.object(event).serialized()),
                                           auth: auth, product: sentry.products[auth.project], annotations: upload.annotations,

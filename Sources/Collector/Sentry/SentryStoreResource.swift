@@ -21,7 +21,7 @@ public struct SentryStoreResource: Sendable {
             }
             // zlib or gzip without `Content-Encoding`.
             if Self.looksCompressed(body) {
-                body = try sentry.limits.inflate(body, format: .gzipOrZlib, badReason: "bad_deflate")
+                body = try sentry.limits.decompress(body, .gzipOrZlib, memory: request.memory, badReason: "bad_deflate")
                 compressed = true
             }
             return SentryEventReport(event: try sentry.event(body), eventJSON: body, auth: auth,

@@ -2,9 +2,9 @@ import Logging
 
 /// The default storage: keeps nothing, logging one line per crash it was asked to store.
 public struct NullCrashStorage: CrashStorage {
-    private let logger = Logger(label: "breakwater.crashstorage")
+    private let logger: Logger
 
-    public init() {}
+    public init(logger: Logger = Logger(label: "breakwater.crashstorage")) { self.logger = logger }
 
     public func save(_ crash: StoredCrash) throws {
         logger.info("null storage: crash not kept", metadata: ["crash_id": "\(crash.crashID)", "dumps": "\(crash.dumpNames.joined(separator: ","))"])

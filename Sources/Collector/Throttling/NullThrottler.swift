@@ -1,13 +1,14 @@
 import Logging
 
-/// The default throttler: accepts every crash, logging one line per crash it looked at.
+/// The default throttler: accepts every crash, logging one `info` line per crash it looked at
+/// (the seed's requirement holds at the default `LOG_LEVEL`).
 public struct NullThrottler: Throttler {
-    private let logger = Logger(label: "breakwater.throttler")
+    private let logger: Logger
 
-    public init() {}
+    public init(logger: Logger = Logger(label: "breakwater.throttler")) { self.logger = logger }
 
     public func throttle(_ crash: CrashReport) -> ThrottleDecision {
-        logger.debug("null throttler: accept", metadata: ["product": "\(crash.field("ProductName") ?? "")"])
+        logger.info("null throttler: accept", metadata: ["product": "\(crash.field("ProductName") ?? "")"])
         return ThrottleDecision(.accept, rule: "ACCEPT_ALL")
     }
 }

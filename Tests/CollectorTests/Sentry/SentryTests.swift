@@ -271,7 +271,7 @@ struct OldReleaseThrottler: Throttler {
             ("bad_deflate", 400, "/api/42/store/", [Self.auth, ("Content-Encoding", "deflate")], event),
             ("bad_gzip", 400, "/api/42/envelope/", [Self.auth, ("Content-Encoding", "gzip")], event),
             ("bad_brotli", 400, "/api/42/envelope/", [Self.auth, ("Content-Encoding", "br")], event),
-            ("unsupported_content_encoding", 400, "/api/42/store/", [Self.auth, ("Content-Encoding", "zstd")], event),
+            ("unsupported_content_encoding", 400, "/api/42/store/", [Self.auth, ("Content-Encoding", "compress")], event),
             ("item_too_long", 400, "/api/42/envelope/", [Self.auth], envelope("{}\n{\"type\":\"event\",\"length\":999}\n{}\n")),
             ("invalid_envelope", 400, "/api/42/envelope/", [Self.auth], envelope("{}\n{\"length\":2}\n{}\n")),
             ("invalid_json", 400, "/api/42/envelope/", [Self.auth], envelope("{}\n{\"type\":\"event\"}\n{oops\n")),
