@@ -116,7 +116,14 @@ import Glibc
         process.standardOutput = output
         process.standardError = output
         try process.run()
-        defer { if process.isRunning { process.interrupt() } }
+        // The collector is the script's child (entered with exec). Signals go to it directly: a
+        // script started from this process may inherit SIGTERM ignored, and then cannot trap it.
+        func collector() -> Int32? {
+            let wrapper = process.processIdentifier
+            let children = try? String(contentsOfFile: "/proc/\(wrapper)/task/\(wrapper)/children", encoding: .utf8)
+            return children?.split(separator: " ").first.flatMap { Int32($0) }
+        }
+        defer { if process.isRunning, let pid = collector() { kill(pid, SIGKILL) } }
         let end = Date().addingTimeInterval(30)
         while (try? RawConnection(port: port)) == nil {
             guard Date() < end, process.isRunning else {
@@ -157,7 +164,8 @@ import Glibc
         #expect(rawCrashes.contains { $0.hasSuffix("/" + String(crashID)) })
 
         // STOPSIGNAL: SIGTERM drains and exits 0.
-        process.terminate()
+        let pid = try #require(collector())
+        #expect(kill(pid, SIGTERM) == 0)
         let stop = Date().addingTimeInterval(30)
         while process.isRunning && Date() < stop { try await Task.sleep(nanoseconds: 50_000_000) }
         #expect(!process.isRunning && process.terminationStatus == 0)
