@@ -12,12 +12,6 @@ import Testing
     /// Custom resources kubernetes-validate has no schema for (it warns and skips them).
     static let customResources: Set = ["BackendConfig"]
 
-    /// Names and values that arrive with issue 15 (GCS storage, Pub/Sub queue): check-config on
-    /// this branch does not know them yet. The lead removes this list after merging issue 15;
-    /// anything else unknown to check-config fails the test.
-    static let arrivingWithIssue15Names: Set = ["CRASHSTORAGE_GCS_BUCKET", "PUBSUB_PROJECT_ID", "PUBSUB_TOPIC"]
-    static let arrivingWithIssue15Values: Set = ["CRASHSTORAGE=gcs", "CRASHQUEUE=pubsub"]
-
     @Test(arguments: KubernetesManifestTests.renderings) func rendersAndValidates(_ rendering: String) throws {
         let file = try Self.render(rendering)
         let validator = try #require(Tools.which("kubernetes-validate"), "kubernetes-validate is missing: scripts/test installs it (pip)")
@@ -61,8 +55,8 @@ import Testing
 
         // Every name is one the binary reads.
         let check = try CheckConfigRun(environment)
-        for name in environment.keys.sorted() where check.values[name] == nil {
-            #expect(Self.arrivingWithIssue15Names.contains(name), "\(name) is not a variable breakwater reads (check-config)")
+        for name in environment.keys.sorted() {
+            #expect(check.values[name] != nil, "\(name) is not a variable breakwater reads (check-config)")
         }
         let values = check.values
         func number(_ name: String) throws -> Double { try #require(Double(values[name] ?? ""), "\(name) from check-config") }
@@ -266,24 +260,16 @@ struct CheckConfigRun {
         environment["SPOOL_DIR"] = try Tools.temporaryFolder("check-config-spool")
         environment["PATH"] = "/usr/bin:/bin"
 
-        var output = ""
-        for _ in 0..<4 {
-            let result = try Tools.run(Tools.breakwater, ["check-config"], cwd: Tools.root.path, environment: environment)
-            output = result.output
-            if result.status == 2, let refused = KubernetesManifestTests.arrivingWithIssue15Values.first(where: { pair in
-                let (name, value) = (pair.split(separator: "=")[0], pair.split(separator: "=")[1])
-                return output.contains("invalid value for \(name): \"\(value)\"")
-            }) {
-                environment[String(refused.split(separator: "=")[0])] = nil
-                continue
-            }
-            try #require(result.status == 0 || (result.status == 1 && (output.contains("reachable") || output.contains("cannot connect"))),
-                         "check-config refused the rendered configuration: \(output)")
-            break
-        }
+        let result = try Tools.run(Tools.breakwater, ["check-config"], cwd: Tools.root.path, environment: environment)
+        let output = result.output
+        try #require(result.status == 0 || (result.status == 1 && (output.contains("reachable") || output.contains("cannot connect"))),
+                     "check-config refused the rendered configuration: \(output)")
         for line in output.split(separator: "\n") {
             guard let equals = line.firstIndex(of: "="), line.first?.isUppercase == true else { continue }
-            values[String(line[..<equals])] = String(line[line.index(after: equals)...])
+            // `NAME=value  # source`: the value without the note saying where it came from.
+            var value = line[line.index(after: equals)...]
+            if let note = value.range(of: "  # ") { value = value[..<note.lowerBound] }
+            values[String(line[..<equals])] = String(value)
         }
         values["SPOOL_DIR"] = rendered["SPOOL_DIR"]
 
@@ -291,9 +277,9 @@ struct CheckConfigRun {
         // without them (routes do not depend on backends).
         environment["CRASHSTORAGE"] = "null"
         environment["CRASHQUEUE"] = "null"
-        let result = try Tools.run(Tools.breakwater, ["check-config"], cwd: Tools.root.path, environment: environment)
-        try #require(result.status == 0, "\(result.output)")
-        routes = Set(result.output.split(separator: "\n").filter { $0.hasPrefix("route: ") }.map { String($0.dropFirst("route: ".count)) })
+        let routed = try Tools.run(Tools.breakwater, ["check-config"], cwd: Tools.root.path, environment: environment)
+        try #require(routed.status == 0, "\(routed.output)")
+        routes = Set(routed.output.split(separator: "\n").filter { $0.hasPrefix("route: ") }.map { String($0.dropFirst("route: ".count)) })
     }
 }
 
