@@ -53,3 +53,26 @@ public enum DurableFile {
         guard fsync(dir) == 0 else { throw Failure(path: folder, errno: errno) }
     }
 }
+
+extension DurableFile {
+    /// Removes a file and makes the removal durable (fsync of its folder). A file already gone is fine.
+    public static func remove(_ path: String) throws {
+        guard unlink(path) == 0 || errno == ENOENT else { throw Failure(path: path, errno: errno) }
+        try syncFolder((path as NSString).deletingLastPathComponent)
+    }
+
+    /// Renames within one file system and makes it durable in both folders.
+    public static func move(_ source: String, to destination: String) throws {
+        guard rename(source, destination) == 0 else { throw Failure(path: source, errno: errno) }
+        let from = (source as NSString).deletingLastPathComponent, to = (destination as NSString).deletingLastPathComponent
+        try syncFolder(to)
+        if from != to { try syncFolder(from) }
+    }
+
+    private static func syncFolder(_ folder: String) throws {
+        let dir = open(folder.isEmpty ? "." : folder, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard dir >= 0 else { throw Failure(path: folder, errno: errno) }
+        defer { close(dir) }
+        guard fsync(dir) == 0 else { throw Failure(path: folder, errno: errno) }
+    }
+}

@@ -4,16 +4,20 @@ import Telemetry
 
 /// Samples what no request reports, on its own queue so backend checks never hold a worker or an
 /// event loop: each heartbeat check as the `heartbeat` gauge (alerts need it even when nobody
-/// probes `/__heartbeat__`), and the statsd datagrams dropped since the last sample.
+/// probes `/__heartbeat__`), the outbox's gauges (so a stuck record ages visibly), and the statsd
+/// datagrams dropped since the last sample.
 // @unchecked: the timer source is only touched under the box's lock.
 public final class Sampler: @unchecked Sendable {
     private let checks: [(name: String, check: HeartbeatResource.Check)]
     private let telemetry: Telemetry
+    private let gauges: (@Sendable () -> Void)?
     private let interval: Double
     private let timer = NIOLockedValueBox<DispatchSourceTimer?>(nil)
 
-    public init(checks: [(name: String, check: HeartbeatResource.Check)], telemetry: Telemetry, interval: Double = 10) {
+    public init(checks: [(name: String, check: HeartbeatResource.Check)], telemetry: Telemetry,
+                gauges: (@Sendable () -> Void)? = nil, interval: Double = 10) {
         self.checks = checks
+        self.gauges = gauges
         self.telemetry = telemetry
         self.interval = interval
     }
@@ -22,7 +26,8 @@ public final class Sampler: @unchecked Sendable {
     public func start() {
         let source = DispatchSource.makeTimerSource(queue: DispatchQueue(label: "breakwater.sampler"))
         source.schedule(deadline: .now(), repeating: interval)
-        source.setEventHandler { [checks, telemetry] in
+        source.setEventHandler { [checks, telemetry, gauges] in
+            gauges?()
             for (name, check) in checks {
                 let healthy: Bool
                 if case .error = check() { healthy = false } else { healthy = true }

@@ -11,9 +11,8 @@ final class AMQPConnectionPool: @unchecked Sendable {
     private let condition = NSCondition()
     private var free: [Slot]
 
-    init(size: Int, first: AMQPConnection) {
+    init(size: Int) {
         free = (0..<max(size, 1)).map { _ in Slot() }
-        free[0].connection = first
     }
 
     /// Runs `body` with a slot of its own, waiting up to `timeout` seconds for one to be free.

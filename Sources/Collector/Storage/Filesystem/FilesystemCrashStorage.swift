@@ -16,7 +16,8 @@ public struct FilesystemStorageError: Error, CustomStringConvertible {
 /// across processes and threads: pid plus a random number, so collectors sharing a root never
 /// clash), fsynced, renamed into place, and the folder fsynced, so a file is either absent or
 /// whole, even after a power cut. Dumps and `dump_names` come first and `raw_crash` last: a
-/// `raw_crash` file means the crash is complete. A save that fails removes what it wrote.
+/// `raw_crash` file means the crash is complete. A save that fails removes nothing: an earlier save
+/// of the same crash may be complete, and the next attempt overwrites the files of this one.
 public final class FilesystemCrashStorage: CrashStorage {
     public let root: String
 
@@ -28,17 +29,7 @@ public final class FilesystemCrashStorage: CrashStorage {
     }
 
     public func save(_ crash: StoredCrash) throws {
-        var attempted: [String] = []
-        do {
-            for (key, bytes) in StorageKeys.objects(of: crash) {
-                attempted.append(path(key))
-                try Self.writeFile(path(key), bytes)
-            }
-        } catch {
-            // raw_crash first (it is last in `attempted`), so a partial crash never looks complete.
-            for file in attempted.reversed() { unlink(file) }
-            throw error
-        }
+        for (key, bytes) in StorageKeys.objects(of: crash) { try Self.writeFile(path(key), bytes) }
     }
 
     /// Creates, writes and removes a small file in the root (a full disk fails here). The
