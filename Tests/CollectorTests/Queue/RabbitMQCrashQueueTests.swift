@@ -48,7 +48,7 @@ import Telemetry
 
         // A CA that did not sign the broker's certificate is refused.
         let error = #expect(throws: RabbitMQError.self) {
-            try RabbitMQCrashQueue(url: broker.tlsURL, queue: name, telemetry: telemetry, caBundle: "/etc/ssl/certs/ca-certificates.crt")
+            try RabbitMQCrashQueue(url: broker.tlsURL, queue: name, telemetry: telemetry, caBundle: "/etc/ssl/certs/ca-certificates.crt").connect()
         }
         #expect(error.map { "\($0)".contains("amqps://breakwater:********@localhost") } == true, "\(String(describing: error))")
     }
@@ -56,6 +56,7 @@ import Telemetry
     @Test func aMessageTheBrokerCannotRouteIsAnErrorNotASilentDrop() throws {
         let name = broker.uniqueQueue()
         let queue = try RabbitMQCrashQueue(url: broker.url, queue: name, telemetry: telemetry, poolSize: 1)
+        try queue.connect()
         try broker.delete(name)
         let error = #expect(throws: RabbitMQError.self) { try queue.publish(Self.newCrashIDs(1)[0]) }
         #expect(error?.kind == .rejected && "\(error!)".contains("NO_ROUTE"), "\(String(describing: error))")
