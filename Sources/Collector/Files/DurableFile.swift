@@ -57,7 +57,10 @@ public enum DurableFile {
 extension DurableFile {
     /// Removes a file and makes the removal durable (fsync of its folder). A file already gone is fine.
     public static func remove(_ path: String) throws {
-        guard unlink(path) == 0 || errno == ENOENT else { throw Failure(path: path, errno: errno) }
+        guard unlink(path) == 0 else {
+            if errno == ENOENT { return }
+            throw Failure(path: path, errno: errno)
+        }
         try syncFolder((path as NSString).deletingLastPathComponent)
     }
 

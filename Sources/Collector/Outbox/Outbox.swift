@@ -177,8 +177,9 @@ public final class Outbox: Sendable {
         return crash
     }
 
-    /// The crash is in storage: the record becomes `publish` (durably, before the body goes), or
-    /// leaves when the crash is not to be queued. Returns the record still to publish, if any.
+    /// The crash is in storage but its ID not queued: the record becomes `publish` (durably,
+    /// before the body goes), or leaves when the crash is not to be queued. Returns the record
+    /// still to publish, if any.
     func stored(_ record: OutboxRecord) throws -> OutboxRecord? {
         guard record.queue else {
             try remove(record)
@@ -199,6 +200,11 @@ public final class Outbox: Sendable {
             index.entries[record.crashID] = Entry(record: next, busy: true)
         }
         return next
+    }
+
+    /// Puts a record the mover took back in line, due at once.
+    func idle(_ record: OutboxRecord) {
+        index.withLock { $0.entries[record.crashID]?.busy = false }
     }
 
     /// The queue confirmed the ID (or the crash needs no queueing): the record leaves.

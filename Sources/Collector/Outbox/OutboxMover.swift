@@ -83,19 +83,44 @@ public final class OutboxMover: Sendable {
     }
 
     private func work(_ record: OutboxRecord, storageGate: inout Gate, queueGate: inout Gate) {
-        var record = record
-        if record.state == .store {
-            guard let next = store(record, gate: &storageGate) else { return }
-            record = next
+        guard record.state == .store else {
+            if let error = publish(record.crashID, gate: &queueGate) {
+                outbox.failed(record, error: "\(error)", strike: false, definitive: false)
+            } else {
+                finish(record, "outbox crash ID queued")
+            }
+            return
         }
-        publish(record, gate: &queueGate)
+        guard store(record, gate: &storageGate) else { return }
+        guard record.queue else { return finish(record, "outbox crash stored") }
+        // Stored: publish at once while the record is still `store` on disk. A kill before the
+        // removal stores and publishes it again at the next start (duplicates, never a loss).
+        var error: Error?
+        if queueGate.isOpen(Self.clock) {
+            error = publish(record.crashID, gate: &queueGate)
+            if error == nil { return finish(record, "outbox crash stored", queued: true) }
+        }
+        // The queue did not take it: "stored" becomes durable before the body goes.
+        do {
+            guard let next = try outbox.stored(record) else { return }
+            logger.info("outbox crash stored", metadata: ["crash_id": "\(record.crashID)", "queued": "false"])
+            if let error {
+                outbox.failed(next, error: "\(error)", strike: false, definitive: false)
+            } else {
+                outbox.idle(next)
+            }
+        } catch {
+            // The new state is not durable: the record stays as it was and the crash is stored
+            // again later (a duplicate write, never a loss).
+            outbox.failed(record, error: "stored, but the outbox could not record it: \(error)", strike: false, definitive: false)
+        }
     }
 
-    /// Stores the record's crash; returns the record still to publish, nil when done with it.
-    private func store(_ record: OutboxRecord, gate: inout Gate) -> OutboxRecord? {
+    /// Stores the record's crash; false (the record released with its failure) when it is not.
+    private func store(_ record: OutboxRecord, gate: inout Gate) -> Bool {
         guard let crash = outbox.body(of: record) else {
             outbox.failed(record, error: "the outbox file cannot be read", strike: true, definitive: true)
-            return nil
+            return false
         }
         do {
             try telemetry.timed(MetricCatalog.storeTime) { try saver.storage.save(crash) }
@@ -108,44 +133,41 @@ public final class OutboxMover: Sendable {
             let quarantined = outbox.failed(record, error: "\(error)", strike: healthy, definitive: definitive)
             logger.warning("outbox store failed", metadata: ["crash_id": "\(record.crashID)", "error": "\(error)",
                                                              "attempts": "\(record.attempts + 1)", "quarantined": "\(quarantined)"])
-            return nil
+            return false
         }
         gate.reset()
         saver.storageRecovered()
         telemetry.count(MetricCatalog.saveCrash, [("result", "success")])
         telemetry.count(MetricCatalog.savedBytes, by: crash.storedBytes)
-        do {
-            let next = try outbox.stored(record)
-            logger.info("outbox crash stored", metadata: ["crash_id": "\(record.crashID)", "to_queue": "\(next != nil)"])
-            return next
-        } catch {
-            // Stored, but the new state is not durable: the record stays as it was and the crash
-            // is stored again later (a duplicate write, never a loss).
-            outbox.failed(record, error: "stored, but the outbox could not record it: \(error)", strike: false, definitive: false)
-            return nil
-        }
+        return true
     }
 
-    private func publish(_ record: OutboxRecord, gate: inout Gate) {
+    /// nil once the queue confirmed the ID, else the error.
+    private func publish(_ crashID: String, gate: inout Gate) -> Error? {
         do {
-            try telemetry.timed(MetricCatalog.publishTime) { try publisher.queue.publish(record.crashID) }
+            try telemetry.timed(MetricCatalog.publishTime) { try publisher.queue.publish(crashID) }
         } catch {
             telemetry.count(MetricCatalog.publishCrash, [("result", "retry")])
             if publisher.queue.check().isFailing { gate.close(Self.clock) }
-            outbox.failed(record, error: "\(error)", strike: false, definitive: false)
-            logger.warning("outbox publish failed", metadata: ["crash_id": "\(record.crashID)", "error": "\(error)",
-                                                               "attempts": "\(record.attempts + 1)"])
-            return
+            logger.warning("outbox publish failed", metadata: ["crash_id": "\(crashID)", "error": "\(error)"])
+            return error
         }
         gate.reset()
         publisher.queueRecovered()
         telemetry.count(MetricCatalog.publishCrash, [("result", "success")])
+        return nil
+    }
+
+    /// The record is done: it leaves the outbox.
+    private func finish(_ record: OutboxRecord, _ message: Logger.Message, queued: Bool? = nil) {
         do {
             try outbox.remove(record)
-            logger.info("outbox crash ID queued", metadata: ["crash_id": "\(record.crashID)"])
+            var metadata: Logger.Metadata = ["crash_id": "\(record.crashID)"]
+            if let queued { metadata["queued"] = "\(queued)" }
+            logger.info(message, metadata: metadata)
         } catch {
-            // Queued, but still recorded: it is published again later (a counted duplicate).
-            outbox.failed(record, error: "queued, but the outbox could not remove it: \(error)", strike: false, definitive: false)
+            // Done, but still recorded: it is worked again later (a counted duplicate, never a loss).
+            outbox.failed(record, error: "done, but the outbox could not remove it: \(error)", strike: false, definitive: false)
         }
     }
 

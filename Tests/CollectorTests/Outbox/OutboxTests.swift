@@ -142,8 +142,7 @@ import Telemetry
         #expect(storage[toStore.crashID]?.dumps.first?.bytes == toStore.dumps[0].bytes)
         // Already stored: only queued, not stored again.
         #expect(storage[storedAlready.crashID] == nil)
-        #expect(await Self.waitUntil { Outbox.list(directory: folder).map(\.record.crashID) == [torn.crashID] })
-        #expect(Outbox.list(directory: folder).first?.quarantined == true)
+        #expect(await Self.waitUntil { Outbox.list(directory: folder).map { "\($0.record.crashID) \($0.quarantined)" } == ["\(torn.crashID) true"] })
         #expect(!FileManager.default.fileExists(atPath: "\(folder)/\(stale.crashID).state"))
         #expect(!FileManager.default.fileExists(atPath: "\(folder)/.tmp-1-2"))
         #expect(storage[torn.crashID] == nil && server.capturedQueue.published.count == 3)

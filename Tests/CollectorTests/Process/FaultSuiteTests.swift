@@ -595,7 +595,7 @@ struct FaultSuiteTests {
         }
         let truth = FilesystemTruth(root: root)
         var process = try await CollectorProcess(environment: environment, logFile: base + "/0.log")
-        let stream = CrashStream(port: process.port, clients: 4, pause: 0)
+        let stream = CrashStream(port: process.port, clients: 2, pause: 0.02)
         try pointRoot(at: blocker)
         stream.start()
         try await stream.run(for: Self.window)
