@@ -246,4 +246,35 @@ import Telemetry
             #expect(await statsd.waitForLine(containing: line) != nil, "\(line)")
         }
     }
+
+    /// The sampler refreshes the gauges on its timer, so a stuck record ages visibly without writes.
+    @Test func theSamplerRefreshesTheGauges() async throws {
+        let statsd = try StatsdReceiver()
+        defer { statsd.close() }
+        let telemetry = Telemetry(sink: CapturingLogSink(), statsd: StatsdSender(host: "127.0.0.1", port: statsd.port, flushInterval: 0.05))
+        let outbox = try Outbox(directory: Self.temporaryFolder(), maxBytes: 1 << 24, telemetry: telemetry)
+        #expect(outbox.add(Self.crash(), queue: true, receivedAt: Date().timeIntervalSince1970 - 2))
+        let sampler = Sampler(checks: [], telemetry: telemetry, gauges: { outbox.reportGauges() }, interval: 0.5)
+        sampler.start()
+        defer { sampler.stop() }
+        #expect(await statsd.waitForLine(containing: "breakwater.spool.oldest_age:2.") != nil)
+        #expect(await statsd.waitForLine(containing: "breakwater.spool.oldest_age:3.") != nil)
+    }
+
+    /// On by default (`./spool`); an empty `SPOOL_DIR` turns it off.
+    @Test func theOutboxIsOnByDefault() async throws {
+        #expect(try await CollectorConfiguration.load(environment: [:]).spoolDir == "./spool")
+        #expect(try await CollectorConfiguration.load(environment: ["SPOOL_DIR": ""]).spoolDir == "")
+        #expect(try await CollectorConfiguration.load(environment: ["SPOOL_DIR": "/tmp/x"]).spoolDir == "/tmp/x")
+    }
+
+    /// A storage request's deadline is a floor plus an allowance per MiB of its body.
+    @Test func theStorageTimeoutGrowsWithTheObject() throws {
+        let client = try S3Client(bucket: "b", endpoint: "http://127.0.0.1:1", region: "us-east-1",
+                                  credentials: .init(accessKeyID: "k", secretAccessKey: "s"), requestTimeout: 2, timeoutPerMiB: 1)
+        #expect(client.deadline(forBodyBytes: 0) == .seconds(2))
+        #expect(client.deadline(forBodyBytes: 100 << 20) == .seconds(102))
+        let config = CollectorConfiguration()
+        #expect(config.storageTimeout == 2 && config.storageTimeoutPerMiB == 1)
+    }
 }
