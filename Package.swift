@@ -89,7 +89,7 @@ let package = Package(
             name: "CollectorTests",
             dependencies: [
                 "Collector", "CrashClient", "Telemetry", "CZlib", "CRabbitMQ",
-                .httpClient, .nioCore, .nioPosix, .nioHTTP1, .crypto,
+                .httpClient, .nioCore, .nioPosix, .nioHTTP1, .nioConcurrency, .crypto,
                 // The reference multipart parser the hand-written one is checked against.
                 .product(name: "MultipartKit", package: "multipart-kit"),
             ],

@@ -41,7 +41,7 @@ public enum Inflater {
         defer { libdeflate_free_decompressor(decompressor) }
         var output = ByteBufferAllocator().buffer(capacity: size)
         var ok = false
-        input.withUnsafeReadableBytes { inBytes in
+        _ = input.withUnsafeReadableBytes { inBytes in
             output.writeWithUnsafeMutableBytes(minimumWritableBytes: size) { outBytes in
                 var consumed = 0, produced = 0
                 let result = libdeflate_gzip_decompress_ex(decompressor, inBytes.baseAddress, count, outBytes.baseAddress, size,

@@ -1,40 +1,31 @@
+import Dispatch
 import Foundation
+import Synchronization
 
 /// Requests between their head and their answer, on every connection. Shutdown waits for this to
 /// reach zero so a crash whose body is still arriving is finished, not cut off.
-public final class ActiveRequests: @unchecked Sendable {
-    private let condition = NSCondition()
-    private var count = 0
+public final class ActiveRequests: Sendable {
+    private let count = Atomic<Int>(0)
+    /// Entered per active request; `wait` blocks on it.
+    private let group = DispatchGroup()
 
     public init() {}
 
     func begin() {
-        condition.lock()
-        count += 1
-        condition.unlock()
+        group.enter()
+        count.add(1, ordering: .relaxed)
     }
 
     func end() {
-        condition.lock()
-        count -= 1
-        condition.broadcast()
-        condition.unlock()
+        count.subtract(1, ordering: .relaxed)
+        group.leave()
     }
 
-    public var current: Int {
-        condition.lock()
-        defer { condition.unlock() }
-        return count
-    }
+    public var current: Int { count.load(ordering: .relaxed) }
 
     /// Waits until no request is active or `deadline` passes; true when none is.
     @discardableResult
     public func wait(until deadline: Date) -> Bool {
-        condition.lock()
-        defer { condition.unlock() }
-        while count > 0 {
-            if !condition.wait(until: deadline) { break }
-        }
-        return count == 0
+        group.wait(timeout: .now() + max(0, deadline.timeIntervalSinceNow)) == .success
     }
 }

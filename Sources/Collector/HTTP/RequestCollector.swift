@@ -43,39 +43,47 @@ final class RequestCollector: ChannelInboundHandler, RemovableChannelHandler {
     /// (slowloris) never looks idle to the read timeout.
     private func armHeadDeadline(_ ctx: ChannelHandlerContext) {
         deadline?.cancel()
-        deadline = ctx.eventLoop.scheduleTask(in: context.requestTimeout) { [weak self] in
-            guard let self, case .idle = self.state else { return }
+        let bound = NIOLoopBound((self, ctx), eventLoop: ctx.eventLoop)
+        deadline = ctx.eventLoop.scheduleTask(in: context.requestTimeout) {
+            let (collector, ctx) = bound.value
+            guard case .idle = collector.state else { return }
             ctx.close(promise: nil)
         }
     }
 
     func channelRead(context ctx: ChannelHandlerContext, data: NIOAny) {
-        switch (unwrapInboundIn(data), state) {
-        case (.head(let head), .idle):
-            begin(head, ctx)
-        case (.body(var chunk), .receiving(let head, var body, let reserved)):
-            let total = body.readableBytes + chunk.readableBytes
-            guard total <= context.maxRequestBytes else { return refuse(.tooLarge, or: \.tooLarge, head: head, ctx, reason: "too_large") }
-            var reserved = reserved
-            if total > reserved {
-                let more = max(total - reserved, min(64 * 1024, context.maxRequestBytes - reserved))
-                guard self.context.inflight.reserve(more) else {
-                    self.context.inflight.release(reserved)
-                    state = .receiving(head: head, body: body, reserved: 0)
-                    return refuse(.retryLater, or: \.overload, head: head, ctx, reason: "memory")
-                }
-                reserved += more
-            }
-            state = .responding  // avoid a copy-on-write of `body` while appending
-            body.writeBuffer(&chunk)
-            state = .receiving(head: head, body: body, reserved: reserved)
-        case (.end, .receiving(let head, let body, let reserved)):
-            dispatch(head, body, reserved: reserved, ctx)
-        case (_, .responding):
-            break
-        default:
-            break
+        switch unwrapInboundIn(data) {
+        case .head(let head):
+            if case .idle = state { begin(head, ctx) }
+        case .body(var chunk):
+            receive(&chunk, ctx)
+        case .end:
+            if case .receiving(let head, let body, let reserved) = state { dispatch(head, body, reserved: reserved, ctx) }
         }
+    }
+
+    /// Appends a body chunk. The body must have a single reference while appending, or every chunk
+    /// would copy the whole body so far (quadratic in the body size): so nothing else may hold the
+    /// state here, not even a tuple built to switch over it.
+    private func receive(_ chunk: inout ByteBuffer, _ ctx: ChannelHandlerContext) {
+        guard case .receiving(let head, var body, var reserved) = state else { return }
+        state = .responding
+        let total = body.readableBytes + chunk.readableBytes
+        guard total <= context.maxRequestBytes else {
+            state = .receiving(head: head, body: body, reserved: reserved)
+            return refuse(.tooLarge, or: \.tooLarge, head: head, ctx, reason: "too_large")
+        }
+        if total > reserved {
+            let more = max(total - reserved, min(64 * 1024, context.maxRequestBytes - reserved))
+            guard context.inflight.reserve(more) else {
+                context.inflight.release(reserved)
+                state = .receiving(head: head, body: body, reserved: 0)
+                return refuse(.retryLater, or: \.overload, head: head, ctx, reason: "memory")
+            }
+            reserved += more
+        }
+        body.writeBuffer(&chunk)
+        state = .receiving(head: head, body: body, reserved: reserved)
     }
 
     private func begin(_ head: HTTPRequestHead, _ ctx: ChannelHandlerContext) {
@@ -96,9 +104,11 @@ final class RequestCollector: ChannelInboundHandler, RemovableChannelHandler {
         }
         state = .receiving(head: head, body: ctx.channel.allocator.buffer(capacity: reserve), reserved: reserve)
         deadline?.cancel()
-        deadline = ctx.eventLoop.scheduleTask(in: context.requestTimeout) { [weak self] in
-            guard let self, case .receiving(let head, _, _) = self.state else { return }
-            self.refuse(.text(408, "Request Timeout"), head: head, ctx, reason: "request_timeout")
+        let bound = NIOLoopBound((self, ctx), eventLoop: ctx.eventLoop)
+        deadline = ctx.eventLoop.scheduleTask(in: context.requestTimeout) {
+            let (collector, ctx) = bound.value
+            guard case .receiving(let head, _, _) = collector.state else { return }
+            collector.refuse(.text(408, "Request Timeout"), head: head, ctx, reason: "request_timeout")
         }
     }
 
@@ -183,7 +193,8 @@ final class RequestCollector: ChannelInboundHandler, RemovableChannelHandler {
             state = .idle
             armHeadDeadline(ctx)
         } else {
-            done.whenComplete { _ in ctx.close(promise: nil) }
+            let channel = ctx.channel
+            done.whenComplete { _ in channel.close(promise: nil) }
         }
     }
 

@@ -1,18 +1,17 @@
 import Dispatch
-import NIOConcurrencyHelpers
+import Synchronization
 import Telemetry
 
 /// Samples what no request reports, on its own queue so backend checks never hold a worker or an
 /// event loop: each heartbeat check as the `heartbeat` gauge (alerts need it even when nobody
 /// probes `/__heartbeat__`), the outbox's gauges (so a stuck record ages visibly), and the statsd
 /// datagrams dropped since the last sample.
-// @unchecked: the timer source is only touched under the box's lock.
-public final class Sampler: @unchecked Sendable {
+public final class Sampler: Sendable {
     private let checks: [(name: String, check: HeartbeatResource.Check)]
     private let telemetry: Telemetry
     private let gauges: (@Sendable () -> Void)?
     private let interval: Double
-    private let timer = NIOLockedValueBox<DispatchSourceTimer?>(nil)
+    private let timer = Mutex<DispatchSourceTimer?>(nil)
 
     public init(checks: [(name: String, check: HeartbeatResource.Check)], telemetry: Telemetry,
                 gauges: (@Sendable () -> Void)? = nil, interval: Double = 10) {
@@ -24,22 +23,26 @@ public final class Sampler: @unchecked Sendable {
 
     /// Samples now, then every `interval` seconds until `stop`.
     public func start() {
-        let source = DispatchSource.makeTimerSource(queue: DispatchQueue(label: "breakwater.sampler"))
-        source.schedule(deadline: .now(), repeating: interval)
-        source.setEventHandler { [checks, telemetry, gauges] in
-            gauges?()
-            for (name, check) in checks {
-                let healthy: Bool
-                if case .error = check() { healthy = false } else { healthy = true }
-                telemetry.gauge(MetricCatalog.heartbeat, healthy ? 1 : 0, [("check", name)])
+        let (checks, telemetry, gauges, interval) = (self.checks, self.telemetry, self.gauges, self.interval)
+        timer.withLock { timer in
+            timer?.cancel()
+            let source = DispatchSource.makeTimerSource(queue: DispatchQueue(label: "breakwater.sampler"))
+            source.schedule(deadline: .now(), repeating: interval)
+            source.setEventHandler {
+                gauges?()
+                for (name, check) in checks {
+                    let healthy: Bool
+                    if case .error = check() { healthy = false } else { healthy = true }
+                    telemetry.gauge(MetricCatalog.heartbeat, healthy ? 1 : 0, [("check", name)])
+                }
+                telemetry.reportStatsdDrops()
             }
-            telemetry.reportStatsdDrops()
+            source.resume()
+            timer = source
         }
-        timer.withLockedValue { $0?.cancel(); $0 = source }
-        source.resume()
     }
 
     public func stop() {
-        timer.withLockedValue { $0?.cancel(); $0 = nil }
+        timer.withLock { $0?.cancel(); $0 = nil }
     }
 }

@@ -127,7 +127,7 @@ public final class Outbox: Sendable {
     func claim() throws {
         let path = directory + "/.lock"
         let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw DurableFile.Failure(path: path, errno: errno) }
+        guard fd >= 0 else { throw DurableFile.Failure(operation: "open", path: path, errno: errno) }
         guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
             close(fd)
             throw Backends.StartupError("SPOOL_DIR \(directory) is in use by another collector")
@@ -165,9 +165,11 @@ public final class Outbox: Sendable {
         }
     }
 
-    /// The earliest next-attempt time among idle records (nil when none).
-    func nextAttemptTime() -> Double? {
-        index.withLock { $0.entries.values.filter { !$0.busy }.map(\.record.nextAttempt).min() }
+    /// The earliest next-attempt time among idle records of the allowed states (nil when none).
+    func nextAttemptTime(store: Bool, publish: Bool) -> Double? {
+        index.withLock { index in
+            index.entries.values.filter { !$0.busy && ($0.record.state == .store ? store : publish) }.map(\.record.nextAttempt).min()
+        }
     }
 
     /// The body of a record to store; nil when it is unreadable.
@@ -216,15 +218,16 @@ public final class Outbox: Sendable {
         }
     }
 
-    /// An attempt failed: the record's next attempt moves out by its own backoff. Returns true
-    /// when it was quarantined instead (`definitive` refusal, or out of attempts).
+    /// An attempt failed: the record's next attempt moves out by its own backoff (not when the
+    /// backend is down: the mover's gate paces those, and the record goes as soon as it reopens).
+    /// Returns true when it was quarantined instead (`definitive` refusal, or out of attempts).
     @discardableResult
-    func failed(_ record: OutboxRecord, error: String, strike: Bool, definitive: Bool) -> Bool {
+    func failed(_ record: OutboxRecord, error: String, strike: Bool, definitive: Bool, backendDown: Bool = false) -> Bool {
         var next = record
         next.attempts += 1
         if strike { next.strikes += 1 }
         next.lastError = error
-        next.nextAttempt = Date().timeIntervalSince1970 + policy.backoff(afterAttempts: next.attempts)
+        next.nextAttempt = backendDown ? 0 : Date().timeIntervalSince1970 + policy.backoff(afterAttempts: next.attempts)
         let outOfAttempts = policy.maxAttempts > 0 && next.strikes >= policy.maxAttempts
         if record.state == .store && ((definitive && policy.quarantineRefused) || outOfAttempts) {
             if quarantine(next) { return true }

@@ -8,8 +8,8 @@ import Telemetry
 /// (store, then publish). Each record keeps its own attempt count and next-attempt time, so one
 /// failing record never delays the others. When an attempt fails and the backend's own check
 /// fails too, the backend is down: the mover stops trying that kind of work for a while (its own
-/// backoff) instead of trying every record in turn, and the failure counts toward no record's
-/// quarantine. Only this thread works records; `stop` lets it finish the one in hand and joins it.
+/// backoff) instead of trying every record in turn, and the failure neither counts toward the
+/// record's quarantine nor delays it once the backend is back. Only this thread works records; `stop` lets it finish the one in hand and joins it.
 ///
 /// It runs as one long work item on its own dispatch queue, waiting on a semaphore between
 /// records, and is joined through a dispatch group.
@@ -76,7 +76,9 @@ public final class OutboxMover: Sendable {
             }
             // Nothing due: sleep until the next record or gate is due, a scan, or `stop`.
             var wait = nextRescan - now
-            if let next = outbox.nextAttemptTime() { wait = min(wait, next - Date().timeIntervalSince1970) }
+            if let next = outbox.nextAttemptTime(store: storageGate.isOpen(now), publish: queueGate.isOpen(now)) {
+                wait = min(wait, next - Date().timeIntervalSince1970)
+            }
             for gate in [storageGate, queueGate] where !gate.isOpen(now) { wait = min(wait, gate.until - now) }
             _ = wake.wait(timeout: .now() + max(0.01, min(wait, rescanInterval)))
         }
@@ -85,7 +87,7 @@ public final class OutboxMover: Sendable {
     private func work(_ record: OutboxRecord, storageGate: inout Gate, queueGate: inout Gate) {
         guard record.state == .store else {
             if let error = publish(record.crashID, gate: &queueGate) {
-                outbox.failed(record, error: "\(error)", strike: false, definitive: false)
+                outbox.failed(record, error: "\(error)", strike: false, definitive: false, backendDown: !queueGate.isOpen(Self.clock))
             } else {
                 finish(record, "outbox crash ID queued")
             }
@@ -105,7 +107,7 @@ public final class OutboxMover: Sendable {
             guard let next = try outbox.stored(record) else { return }
             logger.info("outbox crash stored", metadata: ["crash_id": "\(record.crashID)", "queued": "false"])
             if let error {
-                outbox.failed(next, error: "\(error)", strike: false, definitive: false)
+                outbox.failed(next, error: "\(error)", strike: false, definitive: false, backendDown: !queueGate.isOpen(Self.clock))
             } else {
                 outbox.idle(next)
             }
@@ -130,7 +132,7 @@ public final class OutboxMover: Sendable {
             // Only a failure while storage otherwise works is this record's fault.
             let healthy = definitive || !saver.storage.check().isFailing
             if !healthy { gate.close(Self.clock) }
-            let quarantined = outbox.failed(record, error: "\(error)", strike: healthy, definitive: definitive)
+            let quarantined = outbox.failed(record, error: "\(error)", strike: healthy, definitive: definitive, backendDown: !healthy)
             logger.warning("outbox store failed", metadata: ["crash_id": "\(record.crashID)", "error": "\(error)",
                                                              "attempts": "\(record.attempts + 1)", "quarantined": "\(quarantined)"])
             return false
@@ -171,10 +173,12 @@ public final class OutboxMover: Sendable {
         }
     }
 
-    /// A backend found down: closed for a growing while (0.5 s doubling to 30 s), open again on success.
+    /// A backend found down: closed for a growing while (0.5 s doubling to 10 s), open again on
+    /// success. While it is closed no record of that kind is tried; the first one tried after it
+    /// opens is the probe.
     private struct Gate {
         var until = 0.0
-        var backoff = Backoff(initial: 0.5, maximum: 30)
+        var backoff = Backoff(initial: 0.5, maximum: 10)
 
         func isOpen(_ now: Double) -> Bool { now >= until }
         mutating func close(_ now: Double) { until = now + backoff.next() }

@@ -79,7 +79,8 @@ import Testing
         #expect(version == "6.3\n")
         // The apt buildpack installs what the system library targets need.
         let manifest = try String(contentsOfFile: Tools.path("Package.swift"), encoding: .utf8)
-        let needed = manifest.matches(of: #/\.apt\(\["([^"]+)"\]\)/#).map { String($0.output.1) }
+        // Package.swift's `cLibraries` table: (target, pkg-config name, Debian package).
+        let needed = manifest.matches(of: #/\("C\w+", "[^"]+", "([^"]+)"\)/#).map { String($0.output.1) }
         let aptfile = try String(contentsOfFile: Tools.path("Aptfile"), encoding: .utf8).split(separator: "\n").map(String.init)
         #expect(!needed.isEmpty)
         #expect(Set(needed) == Set(aptfile))

@@ -313,7 +313,7 @@ struct FaultSuiteTests {
         defer { try? FileManager.default.removeItem(atPath: base) }
         let root = base + "/crashes", folder = base + "/store", blocker = base + "/down"
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-        FileManager.default.createFile(atPath: blocker, contents: Data("storage is down\n".utf8))
+        _ = FileManager.default.createFile(atPath: blocker, contents: Data("storage is down\n".utf8))
         /// Points the root at `target`, atomically (a new link renamed over the old one).
         func pointRoot(at target: String) throws {
             let link = base + "/link-\(UUID().uuidString)"

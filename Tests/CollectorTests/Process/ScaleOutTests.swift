@@ -157,7 +157,7 @@ import CrashClient
         // The shared backends hold each crash once: its raw crash in the bucket, its ID on the queue.
         let bucket = try s3.client()
         for id in ids {
-            let stored = try bucket.send(.GET, key: StorageKeys.rawCrash(id)).wait()
+            let stored = try await bucket.send(.GET, key: StorageKeys.rawCrash(id)).get()
             #expect(stored.status == 200, "\(id) not in the bucket")
         }
         let messages = try broker.drain(queue).map(\.body)

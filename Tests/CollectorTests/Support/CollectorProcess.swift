@@ -32,7 +32,7 @@ final class CollectorProcess {
         env.merge(environment) { $1 }
         process.environment = env
         if let logFile {
-            FileManager.default.createFile(atPath: logFile, contents: nil)
+            _ = FileManager.default.createFile(atPath: logFile, contents: nil)
             let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: logFile))
             process.standardOutput = handle
             process.standardError = handle

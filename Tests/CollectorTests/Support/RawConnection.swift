@@ -32,6 +32,7 @@ final class RawConnection {
         return true
     }
 
+    @discardableResult
     func send(_ text: String) -> Bool { send(Array(text.utf8)) }
 
     /// Reads until the server closes or `timeout` passes; returns what arrived.

@@ -74,7 +74,7 @@ struct FilesystemTruth: StorageTruth {
         while let relative = walker.nextObject() as? String {
             let name = (relative as NSString).lastPathComponent
             var isDirectory: ObjCBool = false
-            FileManager.default.fileExists(atPath: root + "/" + prefix + relative, isDirectory: &isDirectory)
+            _ = FileManager.default.fileExists(atPath: root + "/" + prefix + relative, isDirectory: &isDirectory)
             if !isDirectory.boolValue && !name.hasPrefix(".") { out.append(prefix + relative) }
         }
         return out

@@ -29,7 +29,7 @@ final class SeededThrottleRandom: ThrottleRandomSource, @unchecked Sendable {
 
 /// Rule files, a fixed clock and JSON annotations shared by the rule throttler tests.
 enum ThrottleFixtures {
-    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static let root = Tools.root
     static let mozillaPath = root.appendingPathComponent("config/throttle/mozilla.yaml").path
     static let acceptAll = root.appendingPathComponent("config/throttle/accept-all.yaml").path
     /// 2025-06-01T12:00:00Z: 730 days earlier is 2023-06-02T12:00:00Z.

@@ -1,6 +1,6 @@
 import Foundation
 import Logging
-import NIOConcurrencyHelpers
+import Synchronization
 import Telemetry
 
 /// Publishes crash IDs to a durable RabbitMQ queue as persistent messages, each confirmed by
@@ -9,7 +9,7 @@ import Telemetry
 /// Connections come from a small pool, each used by one thread at a time. A connection that
 /// failed is dropped and reopened by the next publish that needs it; reconnects back off
 /// exponentially across the pool, so a down broker is not hammered by every worker.
-public final class RabbitMQCrashQueue: CrashQueue, @unchecked Sendable {
+public final class RabbitMQCrashQueue: CrashQueue, Sendable {
     public let queueName: String
     /// The URL with its password masked.
     public let maskedURL: String
@@ -20,10 +20,13 @@ public final class RabbitMQCrashQueue: CrashQueue, @unchecked Sendable {
     private let caBundle: String
     private let telemetry: Telemetry
     private let logger: Logger
-    private let lock = NIOLock()
-    private var backoff = Backoff(initial: 0.1, maximum: 5)
-    private var nextConnect: UInt64 = 0
-    private var unconfirmed = 0
+    /// Shared by every pool slot: one reconnect backoff for the whole pool.
+    private struct Reconnect {
+        var backoff = Backoff(initial: 0.1, maximum: 5)
+        var nextConnect: UInt64 = 0
+    }
+    private let reconnect = Mutex(Reconnect())
+    private let unconfirmed = Atomic<Int>(0)
 
     /// Checks the URL only; `connect` is the start-up check (`Backends.queue` applies the start-up rule).
     /// - Parameters:
@@ -52,7 +55,7 @@ public final class RabbitMQCrashQueue: CrashQueue, @unchecked Sendable {
     }
 
     /// Publishes that got no confirm: the broker may have them, so a retry may duplicate them.
-    public var unconfirmedCount: Int { lock.withLock { unconfirmed } }
+    public var unconfirmedCount: Int { unconfirmed.load(ordering: .relaxed) }
 
     public func publish(_ crashID: String) throws {
         let done: Void? = try pool.withSlot(timeout: confirmTimeout) { slot in
@@ -62,7 +65,7 @@ public final class RabbitMQCrashQueue: CrashQueue, @unchecked Sendable {
             } catch let error as RabbitMQError {
                 if connection.isBroken { slot.connection = nil }
                 if error.kind == .unconfirmed {
-                    lock.withLock { unconfirmed += 1 }
+                    unconfirmed.add(1, ordering: .relaxed)
                     logger.warning("publish not confirmed; a retry may duplicate it",
                                    metadata: ["crash_id": "\(crashID)", "error": "\(error)"])
                 }
@@ -99,19 +102,19 @@ public final class RabbitMQCrashQueue: CrashQueue, @unchecked Sendable {
             slot.connection = nil
         }
         let now = MonotonicClock.now()
-        let wait = lock.withLock { nextConnect > now ? Double(nextConnect - now) / 1e9 : 0 }
+        let wait = reconnect.withLock { $0.nextConnect > now ? Double($0.nextConnect - now) / 1e9 : 0 }
         if wait > 0 {
             throw RabbitMQError(kind: .backingOff, url: maskedURL, message: String(format: "reconnecting in %.1f s after a failure", wait))
         }
         do {
             let c = try AMQPConnection(url: url, queue: queueName, timeout: connectTimeout, caBundle: caBundle)
-            lock.withLock { backoff.reset(); nextConnect = 0 }
+            reconnect.withLock { $0.backoff.reset(); $0.nextConnect = 0 }
             telemetry.count(MetricCatalog.queueReconnect)
             logger.info("rabbitmq connection opened", metadata: ["url": "\(maskedURL)"])
             slot.connection = c
             return c
         } catch {
-            lock.withLock { nextConnect = MonotonicClock.now() + UInt64(backoff.next() * 1e9) }
+            reconnect.withLock { $0.nextConnect = MonotonicClock.now() + UInt64($0.backoff.next() * 1e9) }
             throw error
         }
     }

@@ -1,23 +1,15 @@
 import Foundation
 import NIOCore
 
-/// A folder that could not be made or synced, with the errno text.
-public struct FilesystemStorageError: Error, CustomStringConvertible {
-    public let operation: String
-    public let path: String
-    public let code: Int32
-
-    public var description: String { "\(operation) \(path): \(String(cString: strerror(code)))" }
-}
-
 /// `CRASHSTORAGE=fs`: the design's keys as files under a root folder.
 ///
 /// Each file is written with `DurableFile`: a hidden temporary name in its final folder (unique
 /// across processes and threads: pid plus a random number, so collectors sharing a root never
 /// clash), fsynced, renamed into place, and the folder fsynced, so a file is either absent or
-/// whole, even after a power cut. Dumps and `dump_names` come first and `raw_crash` last: a
-/// `raw_crash` file means the crash is complete. A save that fails removes nothing: an earlier save
-/// of the same crash may be complete, and the next attempt overwrites the files of this one.
+/// whole, even after a power cut. Dumps and `dump_names` come first (their folders fsynced once each,
+/// shared with concurrent saves) and `raw_crash` last: a `raw_crash` file means the crash is
+/// complete. A save that fails removes what it wrote, unless `raw_crash` exists (an earlier save
+/// of the same crash completed): then nothing is removed.
 public final class FilesystemCrashStorage: CrashStorage {
     public let root: String
 
@@ -25,11 +17,36 @@ public final class FilesystemCrashStorage: CrashStorage {
     public init(root: String) throws {
         let root = root.count > 1 && root.hasSuffix("/") ? String(root.dropLast()) : root
         self.root = root
-        try Self.ensureFolder(root)
+        try DurableFile.makeFolder(root)
     }
 
     public func save(_ crash: StoredCrash) throws {
-        for (key, bytes) in StorageKeys.objects(of: crash) { try Self.writeFile(path(key), bytes) }
+        let objects = StorageKeys.objects(of: crash)
+        var written: [String] = []
+        do {
+            // Dumps and dump_names: bytes synced file by file, names synced once per folder.
+            var folders: [String] = []
+            for (key, bytes) in objects.dropLast() {
+                let file = path(key)
+                let folder = (file as NSString).deletingLastPathComponent
+                try DurableFile.makeFolder(folder)
+                try DurableFile.write(bytes, to: file, syncingFolder: false)
+                written.append(file)
+                if !folders.contains(folder) { folders.append(folder) }
+            }
+            for folder in folders { try DurableFile.syncFolder(folder) }
+            // raw_crash last, and durable before the save returns: it says the crash is complete.
+            if let (key, bytes) = objects.last {
+                try Self.writeFile(path(key), bytes)
+            }
+        } catch {
+            // A raw_crash already there is a completed earlier save of this crash (a retry): its
+            // objects are never removed. Otherwise remove what this save wrote.
+            if let (key, _) = objects.last, access(path(key), F_OK) != 0 {
+                for file in written { unlink(file) }
+            }
+            throw error
+        }
     }
 
     /// Creates, writes and removes a small file in the root (a full disk fails here). The
@@ -54,36 +71,7 @@ public final class FilesystemCrashStorage: CrashStorage {
     func path(_ key: String) -> String { "\(root)/\(key)" }
 
     private static func writeFile(_ path: String, _ bytes: ByteBuffer) throws {
-        try ensureFolder((path as NSString).deletingLastPathComponent)
+        try DurableFile.makeFolder((path as NSString).deletingLastPathComponent)
         try DurableFile.write(bytes, to: path)
-    }
-
-    /// Makes the folder and any missing parents, fsyncing each parent that gained an entry.
-    /// Tolerates another process making the same folder at the same time.
-    private static func ensureFolder(_ folder: String) throws {
-        if mkdir(folder, 0o755) == 0 {
-            try fsyncFolder((folder as NSString).deletingLastPathComponent)
-            return
-        }
-        switch errno {
-        case EEXIST:
-            return
-        case ENOENT:
-            try ensureFolder((folder as NSString).deletingLastPathComponent)
-            guard mkdir(folder, 0o755) == 0 || errno == EEXIST else {
-                throw FilesystemStorageError(operation: "mkdir", path: folder, code: errno)
-            }
-            try fsyncFolder((folder as NSString).deletingLastPathComponent)
-        default:
-            throw FilesystemStorageError(operation: "mkdir", path: folder, code: errno)
-        }
-    }
-
-    /// Makes a folder's entries (a rename, a new subfolder) durable.
-    private static func fsyncFolder(_ folder: String) throws {
-        let fd = open(folder.isEmpty ? "." : folder, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard fd >= 0 else { throw FilesystemStorageError(operation: "open", path: folder, code: errno) }
-        defer { close(fd) }
-        guard fsync(fd) == 0 else { throw FilesystemStorageError(operation: "fsync", path: folder, code: errno) }
     }
 }

@@ -1,0 +1,83 @@
+import Dispatch
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Folder fsyncs shared by concurrent writers (group commit). A writer whose rename happened
+/// before an fsync of the same folder began is covered by that fsync, so eight crashes renaming
+/// into `v1/dump/` at once cost one or two folder fsyncs instead of eight, with the same
+/// guarantee: `sync` returns only after an fsync that began after the caller's call.
+final class FolderSync: Sendable {
+    static let shared = FolderSync()
+
+    /// One caller's place in line; the caller sleeps on `wake` until its fsync is done or it is
+    /// asked to run the next one.
+    private final class Ticket: Sendable {
+        enum Outcome { case synced(DurableFile.Failure?), lead(target: UInt64) }
+        let number: UInt64
+        let wake = DispatchSemaphore(value: 0)
+        let outcome = Mutex<Outcome?>(nil)
+        init(number: UInt64) { self.number = number }
+    }
+
+    private struct Folder {
+        /// Tickets handed out; an fsync started after ticket N was issued covers N.
+        var issued: UInt64 = 0
+        var syncing = false
+        var waiting: [Ticket] = []
+    }
+
+    private let folders = Mutex<[String: Folder]>([:])
+
+    func sync(_ folder: String) throws {
+        let (ticket, leads) = folders.withLock { folders -> (Ticket, Bool) in
+            var state = folders[folder, default: Folder()]
+            state.issued += 1
+            let ticket = Ticket(number: state.issued)
+            let leads = !state.syncing
+            if leads { state.syncing = true } else { state.waiting.append(ticket) }
+            folders[folder] = state
+            return (ticket, leads)
+        }
+        var target = ticket.number
+        if !leads {
+            ticket.wake.wait()
+            switch ticket.outcome.withLock({ $0 })! {
+            case .synced(let failure):
+                if let failure { throw failure }
+                return
+            case .lead(let next):
+                target = next
+            }
+        }
+        let failure = Self.fsync(folder)
+        folders.withLock { folders in
+            var state = folders[folder]!
+            let covered = state.waiting.filter { $0.number <= target }
+            state.waiting.removeAll { $0.number <= target }
+            for waiter in covered {
+                waiter.outcome.withLock { $0 = .synced(failure) }
+                waiter.wake.signal()
+            }
+            // Writers that arrived during this fsync need one that starts after them: the first of
+            // them runs it for all, so no writer leads forever.
+            if state.waiting.isEmpty {
+                folders[folder] = nil
+            } else {
+                let next = state.waiting.removeFirst()
+                next.outcome.withLock { $0 = .lead(target: state.issued) }
+                folders[folder] = state
+                next.wake.signal()
+            }
+        }
+        if let failure { throw failure }
+    }
+
+    private static func fsync(_ folder: String) -> DurableFile.Failure? {
+        let fd = open(folder.isEmpty ? "." : folder, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else { return DurableFile.Failure(operation: "open", path: folder, errno: errno) }
+        defer { close(fd) }
+        return Glibc.fsync(fd) == 0 ? nil : DurableFile.Failure(operation: "fsync", path: folder, errno: errno)
+    }
+}
