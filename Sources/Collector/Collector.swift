@@ -16,8 +16,8 @@ public final class Collector: Sendable {
     public let server: HTTPServer
     public let active = ActiveRequests()
     public let sampler: Sampler
-    /// Moves spooled crashes to storage; nil without `SPOOL_DIR`.
-    public let drainer: SpoolDrainer?
+    /// Works the outbox; nil without `SPOOL_DIR`.
+    public let mover: OutboxMover?
     private let group: MultiThreadedEventLoopGroup
     private let logger: Logger
 
@@ -30,18 +30,18 @@ public final class Collector: Sendable {
         let throttler = try throttler ?? Backends.throttler(config, telemetry: telemetry)
         let storage = try storage ?? Backends.storage(config, telemetry: telemetry)
         let queue = try queue ?? Backends.queue(config, telemetry: telemetry)
-        let spool = try config.spoolDir.isEmpty ? nil
-            : CrashSpool(directory: config.spoolDir, maxBytes: config.spoolMaxBytes, telemetry: telemetry)
-        let saver = CrashSaver(storage: storage, telemetry: telemetry, budget: config.saveBudget, spool: spool)
-        let publisher = QueuePublisher(queue: queue, telemetry: telemetry,
-                                       backlog: try Backends.publishBacklog(config, telemetry: telemetry),
-                                       budget: config.publishBudget)
-        pipeline = CrashPipeline(throttler: throttler, saver: saver, publisher: publisher, telemetry: telemetry)
-        drainer = spool.map { SpoolDrainer(spool: $0, saver: saver, publisher: publisher, telemetry: telemetry) }
+        let outbox = try Backends.outbox(config, telemetry: telemetry)
+        // With an outbox, a storage outage sends crashes straight there for a while.
+        let saver = CrashSaver(storage: storage, telemetry: telemetry, budget: config.saveBudget, outageHold: outbox == nil ? 0 : 5)
+        let publisher = QueuePublisher(queue: queue, telemetry: telemetry, budget: config.publishBudget)
+        pipeline = CrashPipeline(throttler: throttler, saver: saver, publisher: publisher, outbox: outbox, telemetry: telemetry)
+        mover = outbox.map { OutboxMover(outbox: $0, saver: saver, publisher: publisher, telemetry: telemetry) }
         let checks = Self.healthChecks(pipeline)
         router = Self.routes(config: config, pipeline: pipeline, checks: checks, telemetry: telemetry)
         let inflight = InflightBytes(limit: config.maxInflightBytes)
-        sampler = Sampler(checks: checks, telemetry: telemetry, inflight: inflight)
+        var gauges: (@Sendable () -> Void)?
+        if let outbox { gauges = { outbox.reportGauges() } }
+        sampler = Sampler(checks: checks, telemetry: telemetry, inflight: inflight, gauges: gauges)
         pool = WorkerPool(workers: config.workers, queueCapacity: config.workerQueue, telemetry: telemetry)
         group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, min(System.coreCount, 4)))
         server = HTTPServer(group: group, context: .init(
@@ -52,12 +52,11 @@ public final class Collector: Sendable {
     }
 
     /// What `/__heartbeat__` checks and the sampler reports as the `heartbeat` gauge.
-    static func healthChecks(_ pipeline: CrashPipeline) -> [(name: String, check: HeartbeatResource.Check)] {
+    public static func healthChecks(_ pipeline: CrashPipeline) -> [(name: String, check: HeartbeatResource.Check)] {
         var checks: [(name: String, check: HeartbeatResource.Check)] = [
             ("storage", pipeline.saver.storage.check), ("queue", pipeline.publisher.queue.check),
-            ("publish_backlog", pipeline.publisher.check),
         ]
-        if let spool = pipeline.saver.spool { checks.append(("spool", spool.check)) }
+        if let outbox = pipeline.outbox { checks.append(("spool", outbox.check)) }
         return checks
     }
 
@@ -99,10 +98,10 @@ public final class Collector: Sendable {
 
     /// Starts serving; returns the bound port.
     public func start() async throws -> Int {
+        // Whatever a previous process left in the outbox is picked up now.
+        try mover?.start()
         let port = try await server.start(host: config.host, port: config.port)
         sampler.start()
-        // Whatever a previous process left in the spool is picked up now.
-        drainer?.start()
         logger.info("listening", metadata: ["port": .stringConvertible(port), "workers": .stringConvertible(config.workers),
                                             "paths": .array(router.boundPaths.map { .string($0) })])
         return port
@@ -115,10 +114,8 @@ public final class Collector: Sendable {
         await server.stopAccepting()
         let answered = active.wait(until: deadline)
         let drained = pool.drain(until: deadline) && answered
-        // Spooled crashes go to storage as far as the deadline allows; the rest wait for the next start.
-        drainer?.stop(drainingUntil: deadline)
-        // Crash IDs the broker has not taken yet (the drainer's included) get the rest of the deadline.
-        pipeline.publisher.flush(until: deadline)
+        // The mover finishes the record in hand and is joined; the rest waits for the next start.
+        mover?.stop()
         // Let the event loops write the last answers before they stop.
         try? await Task.sleep(nanoseconds: 100_000_000)
         try? await group.shutdownGracefully()

@@ -77,6 +77,7 @@ public enum MetricCatalog {
     public static let spoolSize = "spool.size"
     public static let spoolBytes = "spool.bytes"
     public static let spoolOldestAge = "spool.oldest_age"
+    public static let spoolQuarantined = "spool.quarantined"
     public static let publishBacklogSize = "publish_backlog.size"
     public static let response = "response"
     public static let workerQueueDepth = "worker_queue.depth"
@@ -108,9 +109,10 @@ public enum MetricCatalog {
         Entry(name: publishCrash, kind: .counter, tags: ["result"], help: "Queue publishes: success, retry, failure.",
               values: ["result": .closed(attemptResults)]),
         Entry(name: queueReconnect, kind: .counter, tags: [], help: "Queue connections (re)opened."),
-        Entry(name: spoolSize, kind: .gauge, tags: [], help: "Crashes waiting in the local spool."),
-        Entry(name: spoolBytes, kind: .gauge, tags: [], help: "Bytes in the local spool."),
-        Entry(name: spoolOldestAge, kind: .gauge, tags: [], help: "Age in seconds of the oldest spooled crash."),
+        Entry(name: spoolSize, kind: .gauge, tags: [], help: "Crashes in the local outbox: not yet stored, or stored but not yet queued."),
+        Entry(name: spoolBytes, kind: .gauge, tags: [], help: "Bytes in the local outbox."),
+        Entry(name: spoolOldestAge, kind: .gauge, tags: [], help: "Age in seconds of the oldest crash in the outbox."),
+        Entry(name: spoolQuarantined, kind: .gauge, tags: [], help: "Crashes storage refused for good, kept in SPOOL_DIR/quarantine."),
         Entry(name: publishBacklogSize, kind: .gauge, tags: [], help: "Crash IDs stored but not yet queued."),
         Entry(name: response, kind: .counter, tags: ["status"], help: "HTTP responses by status.",
               values: ["status": .closed(statuses)]),

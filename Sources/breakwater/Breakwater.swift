@@ -10,7 +10,7 @@ struct Breakwater: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "breakwater",
         abstract: "A crash-report collector for Breakpad, Crashpad, Raven and Sentry clients.",
-        subcommands: [Serve.self, CheckConfig.self, Submit.self, Republish.self],
+        subcommands: [Serve.self, CheckConfig.self, Submit.self, Republish.self, Spool.self],
         defaultSubcommand: Serve.self)
 }
 
@@ -69,7 +69,7 @@ struct CollectorService: Service {
 struct CheckConfig: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "check-config",
-        abstract: "Print the effective configuration (secrets masked) and check it; non-zero on an invalid value.")
+        abstract: "Print the effective configuration (secrets masked) and check it and each backend; non-zero on an invalid value or a failing backend.")
 
     func run() async throws {
         let config = try await loadConfiguration()
@@ -78,8 +78,23 @@ struct CheckConfig: AsyncParsableCommand {
         do {
             // With a Prometheus backend, as `serve` has, so /metrics is listed too.
             let telemetry = Telemetry(sink: CapturingLogSink(), logLevel: .critical, statsd: nil, prometheus: PrometheusNaming())
+            // Never started: it takes no lock, so it runs next to a serving collector.
             let collector = try Collector(config: config, telemetry: telemetry)
             for path in collector.router.boundPaths { print("route: \(path)") }
+            // A backend that is down does not stop a collector from starting; it is reported here.
+            var failing = false
+            for (name, check) in Collector.healthChecks(collector.pipeline) {
+                switch check() {
+                case .ok: print("check \(name): ok")
+                case .warning(let detail): print("check \(name): warning: \(detail)")
+                case .error(let detail):
+                    print("check \(name): error: \(detail)")
+                    failing = true
+                }
+            }
+            if failing { throw ExitCode(1) }
+        } catch let exit as ExitCode {
+            throw exit
         } catch {
             FileHandle.standardError.write(Data("breakwater: \(error)\n".utf8))
             throw ExitCode(1)

@@ -16,7 +16,23 @@ public enum Backends {
         }
     }
 
-    /// A storage that passed its start-up check: the root (fs) or the bucket (s3) takes writes.
+    /// The start-up rule for a backend that talks to a service: `probe` failing definitively (see
+    /// `DefinitiveFailure`: credentials refused, no such bucket) is invalid configuration and stops
+    /// start-up; failing any other way (connection refused, timeout, DNS, 5xx) is an outage: the
+    /// backend is used anyway, crashes wait in the outbox, and `/__heartbeat__` names the failing
+    /// check. Every backend factory below applies it to its start-up check.
+    public static func checkAtStart(_ what: String, telemetry: Telemetry, _ probe: () throws -> Void) throws {
+        do {
+            try probe()
+        } catch let error where error.isDefinitive {
+            throw StartupError("\(what): \(error)")
+        } catch {
+            telemetry.logger("breakwater.backends").error("unreachable at start-up; starting degraded (crashes wait in the outbox)",
+                                                         metadata: ["backend": "\(what)", "error": "\(error)"])
+        }
+    }
+
+    /// A storage whose start-up check passed, or failed only for an outage (`checkAtStart`).
     public static func storage(_ config: CollectorConfiguration, telemetry: Telemetry) throws -> CrashStorage {
         switch config.crashStorage {
         case "fs":
@@ -35,11 +51,11 @@ public enum Backends {
             }
             let credentials = SigV4Signer.Credentials(accessKeyID: config.awsAccessKeyID, secretAccessKey: config.awsSecretAccessKey,
                                                       sessionToken: config.awsSessionToken.isEmpty ? nil : config.awsSessionToken)
-            // A quarter of the save budget per request leaves room for retries when a request hangs.
             let client: S3Client
             do {
                 client = try S3Client(bucket: config.s3Bucket, endpoint: config.s3Endpoint, region: config.s3Region,
-                                      credentials: credentials, requestTimeout: max(config.saveBudget / 4, 0.5))
+                                      credentials: credentials, requestTimeout: config.storageTimeout,
+                                      timeoutPerMiB: config.storageTimeoutPerMiB)
             } catch {
                 throw StartupError("\(error)")
             }
@@ -51,31 +67,37 @@ public enum Backends {
         }
     }
 
+    /// A queue whose start-up check passed, or failed only for an outage (`checkAtStart`).
     public static func queue(_ config: CollectorConfiguration, telemetry: Telemetry) throws -> CrashQueue {
         switch config.crashQueue {
         case "rabbitmq":
             guard !config.rabbitmqURL.isEmpty else { throw StartupError("CRASHQUEUE=rabbitmq needs RABBITMQ_URL (or CLOUDAMQP_URL)") }
+            let queue: RabbitMQCrashQueue
             do {
                 // No more connections than workers can use at once.
-                return try RabbitMQCrashQueue(url: config.rabbitmqURL, queue: config.rabbitmqQueue, telemetry: telemetry,
-                                              poolSize: min(config.workers, 4))
+                queue = try RabbitMQCrashQueue(url: config.rabbitmqURL, queue: config.rabbitmqQueue, telemetry: telemetry,
+                                               poolSize: min(config.workers, 4))
             } catch {
                 throw StartupError("cannot start the RabbitMQ crash queue: \(error)")
             }
+            try checkAtStart("the RabbitMQ crash queue", telemetry: telemetry, queue.connect)
+            return queue
         case "pubsub": return try PubSubCrashQueue.configured(config, telemetry: telemetry)
         default: return NullCrashQueue(logger: telemetry.logger("breakwater.crashqueue"))
         }
     }
 
-    /// Where crash IDs wait when the queue did not take them in time: `SPOOL_DIR/publish-backlog`,
-    /// surviving restarts, or memory when no spool folder is set.
-    public static func publishBacklog(_ config: CollectorConfiguration, telemetry: Telemetry) throws -> PublishBacklog {
-        guard !config.spoolDir.isEmpty else { return PublishBacklog(telemetry: telemetry) }
-        let path = (config.spoolDir as NSString).appendingPathComponent("publish-backlog")
+    /// The local outbox, or nil when `SPOOL_DIR` is empty.
+    public static func outbox(_ config: CollectorConfiguration, telemetry: Telemetry) throws -> Outbox? {
+        guard !config.spoolDir.isEmpty else { return nil }
+        var policy = OutboxPolicy()
+        policy.maxAttempts = config.spoolMaxAttempts
+        policy.quarantineRefused = config.spoolQuarantineRefused
+        policy.maxBackoff = max(config.spoolMaxBackoff, policy.initialBackoff)
         do {
-            return try PublishBacklog(path: path, telemetry: telemetry)
+            return try Outbox(directory: config.spoolDir, maxBytes: config.spoolMaxBytes, policy: policy, telemetry: telemetry)
         } catch {
-            throw StartupError("cannot open the publish backlog \(path): \(error)")
+            throw StartupError("SPOOL_DIR \(config.spoolDir) cannot be created: \(error)")
         }
     }
 }

@@ -60,8 +60,14 @@ public struct CollectorConfiguration: Sendable {
     /// A service-account key file (Application Default Credentials); else the metadata server.
     public var googleApplicationCredentials = ""
     public var gceMetadataHost = ""
-    /// Seconds a save may take, retries included, before the client is told to retry later.
+    /// Seconds a save may take, retries included, before the crash goes to the outbox (or, with
+    /// no outbox, the client is told to retry later).
     public var saveBudget = 8.0
+    /// Seconds allowed to one storage request with an empty body (`STORAGE_TIMEOUT`)...
+    public var storageTimeout = 2.0
+    /// ...plus this many per MiB of body (`STORAGE_TIMEOUT_PER_MIB`), so big crashes are not
+    /// refused for being big.
+    public var storageTimeoutPerMiB = 1.0
 
     // Queue
     public var crashQueue = "null"
@@ -73,9 +79,16 @@ public struct CollectorConfiguration: Sendable {
     public var pubsubEmulatorHost = ""
     public var publishBudget = 3.0
 
-    // Spool and backlog
-    public var spoolDir = ""
+    // Outbox
+    /// The local outbox's folder, relative to the working directory; empty turns it off.
+    public var spoolDir = "./spool"
     public var spoolMaxBytes = 1_073_741_824
+    /// Failed store attempts (storage otherwise healthy) before a crash is quarantined; 0: never.
+    public var spoolMaxAttempts = 20
+    /// Whether a crash storage refuses for good (4xx other than 408/429) is quarantined at once.
+    public var spoolQuarantineRefused = true
+    /// Longest pause, in seconds, between two attempts of one outbox record.
+    public var spoolMaxBackoff = 300.0
 
     // Telemetry
     public var statsdHost = "localhost"
@@ -176,6 +189,8 @@ public struct CollectorConfiguration: Sendable {
             c.googleApplicationCredentials = string("google_application_credentials", c.googleApplicationCredentials)
             c.gceMetadataHost = string("gce_metadata_host", c.gceMetadataHost)
             c.saveBudget = try double("save_budget", c.saveBudget)
+            c.storageTimeout = try double("storage_timeout", c.storageTimeout)
+            c.storageTimeoutPerMiB = try double("storage_timeout_per_mib", c.storageTimeoutPerMiB)
             c.crashQueue = try choice("crashqueue", c.crashQueue, ["null", "rabbitmq", "pubsub"])
             c.rabbitmqURL = string("rabbitmq_url", c.rabbitmqURL, secret: true)
             c.rabbitmqQueue = string("rabbitmq_queue", c.rabbitmqQueue)
@@ -183,8 +198,13 @@ public struct CollectorConfiguration: Sendable {
             c.pubsubTopic = string("pubsub_topic", c.pubsubTopic)
             c.pubsubEmulatorHost = string("pubsub_emulator_host", c.pubsubEmulatorHost)
             c.publishBudget = try double("publish_budget", c.publishBudget)
-            c.spoolDir = string("spool_dir", c.spoolDir)
+            // An empty SPOOL_DIR turns the outbox off; the reader would take it for unset.
+            c.spoolDir = environment["SPOOL_DIR"] == "" ? "" : string("spool_dir", c.spoolDir)
             c.spoolMaxBytes = try int("spool_max_bytes", c.spoolMaxBytes, range: 0...Int.max)
+            c.spoolMaxAttempts = try int("spool_max_attempts", c.spoolMaxAttempts, range: 0...1_000_000)
+            c.spoolQuarantineRefused = try choice("spool_quarantine_refused", c.spoolQuarantineRefused ? "true" : "false",
+                                                  ["true", "false"]) == "true"
+            c.spoolMaxBackoff = try double("spool_max_backoff", c.spoolMaxBackoff)
             c.statsdHost = string("statsd_host", c.statsdHost)
             c.statsdPort = try int("statsd_port", c.statsdPort, range: 1...65535)
             c.statsdPrefix = string("statsd_prefix", c.statsdPrefix)
@@ -291,6 +311,12 @@ public struct CollectorConfiguration: Sendable {
             ("RABBITMQ_QUEUE", rabbitmqQueue), ("PUBSUB_PROJECT_ID", pubsubProjectID), ("PUBSUB_TOPIC", pubsubTopic),
             ("PUBSUB_EMULATOR_HOST", pubsubEmulatorHost), ("PUBLISH_BUDGET", String(publishBudget)),
             ("SPOOL_DIR", spoolDir), ("SPOOL_MAX_BYTES", String(spoolMaxBytes)),
+            ("AWS_SESSION_TOKEN", mask(awsSessionToken)), ("SAVE_BUDGET", String(saveBudget)),
+            ("STORAGE_TIMEOUT", String(storageTimeout)), ("STORAGE_TIMEOUT_PER_MIB", String(storageTimeoutPerMiB)),
+            ("CRASHQUEUE", crashQueue), ("RABBITMQ_URL", Self.maskingPassword(in: rabbitmqURL)),
+            ("RABBITMQ_QUEUE", rabbitmqQueue), ("PUBLISH_BUDGET", String(publishBudget)),
+            ("SPOOL_DIR", spoolDir), ("SPOOL_MAX_BYTES", String(spoolMaxBytes)), ("SPOOL_MAX_ATTEMPTS", String(spoolMaxAttempts)),
+            ("SPOOL_QUARANTINE_REFUSED", String(spoolQuarantineRefused)), ("SPOOL_MAX_BACKOFF", String(spoolMaxBackoff)),
             ("STATSD_HOST", statsdHost), ("STATSD_PORT", String(statsdPort)), ("STATSD_PREFIX", statsdPrefix),
             ("LOG_LEVEL", logLevel), ("SUBMITTER_TOKEN", mask(submitterToken)), ("VERSION_FILE", versionFile),
         ]

@@ -89,3 +89,22 @@ public enum DurableFile {
         }
     }
 }
+
+extension DurableFile {
+    /// Removes a file and makes the removal durable (fsync of its folder). A file already gone is fine.
+    public static func remove(_ path: String) throws {
+        guard unlink(path) == 0 else {
+            if errno == ENOENT { return }
+            throw Failure(operation: "unlink", path: path, errno: errno)
+        }
+        try syncFolder((path as NSString).deletingLastPathComponent)
+    }
+
+    /// Renames within one file system and makes it durable in both folders.
+    public static func move(_ source: String, to destination: String) throws {
+        guard rename(source, destination) == 0 else { throw Failure(operation: "rename", path: source, errno: errno) }
+        let from = (source as NSString).deletingLastPathComponent, to = (destination as NSString).deletingLastPathComponent
+        try syncFolder(to)
+        if from != to { try syncFolder(from) }
+    }
+}

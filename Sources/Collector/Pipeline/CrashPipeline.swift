@@ -4,14 +4,14 @@ import Telemetry
 
 /// What happened to a decoded crash after throttle → identify → store → publish.
 public enum PipelineOutcome: Sendable, Equatable {
-    /// Stored (accept, defer) and, for accept, queued when `queued` is true.
+    /// Stored (accept, defer); for accept, `queued` is false when the ID waits in the outbox.
     case stored(crashID: String, decision: ThrottleDecision, queued: Bool?)
     /// Answered with a crash ID but kept nowhere.
     case fakeaccepted(crashID: String, rule: String)
     case rejected(rule: String)
-    /// Storage was down: kept in the local spool, to be stored (and queued) by the drainer.
+    /// Storage was down: kept in the local outbox, to be stored (and queued) by its mover.
     case spooled(crashID: String, decision: ThrottleDecision)
-    /// Storage could not take it within the budget: the client must retry.
+    /// Storage (or the queue) could not take it and the outbox neither: the client must retry.
     case retryLater(crashID: String, rule: String)
 
     public var auditOutcome: AuditRecord.Outcome {
@@ -30,12 +30,15 @@ public final class CrashPipeline: Sendable {
     public let throttler: Throttler
     public let saver: CrashSaver
     public let publisher: QueuePublisher
+    /// Where a crash that failed to store or queue waits; nil turns that into a 503.
+    public let outbox: Outbox?
     private let telemetry: Telemetry
 
-    public init(throttler: Throttler, saver: CrashSaver, publisher: QueuePublisher, telemetry: Telemetry) {
+    public init(throttler: Throttler, saver: CrashSaver, publisher: QueuePublisher, outbox: Outbox? = nil, telemetry: Telemetry) {
         self.throttler = throttler
         self.saver = saver
         self.publisher = publisher
+        self.outbox = outbox
         self.telemetry = telemetry
     }
 
@@ -62,22 +65,29 @@ public final class CrashPipeline: Sendable {
         let stored = StoredCrash(crashID: crashID,
                                  rawCrash: RawCrash.json(of: report, crashID: crashID, rule: decision.rule, receivedAt: receivedAt),
                                  dumps: report.dumps)
+        // The outbox is written only when a step fails, and fsynced before the answer.
+        let queue = decision.result.isQueued, received = receivedAt.timeIntervalSince1970
         start = MonotonicClock.now()
-        let saved = saver.save(stored, queue: decision.result.isQueued)
+        let saved = saver.save(stored)
         telemetry.stage("store", crashID: crashID, nanoseconds: MonotonicClock.now() - start,
                         failure: saved == .stored ? nil : "\(saved)")
-        switch saved {
-        case .failed: return .retryLater(crashID: crashID, rule: decision.rule)
-        case .spooled: return .spooled(crashID: crashID, decision: decision)
-        case .stored: break
+        guard saved == .stored else {
+            guard let outbox, outbox.add(stored, queue: queue, receivedAt: received) else {
+                return .retryLater(crashID: crashID, rule: decision.rule)
+            }
+            return .spooled(crashID: crashID, decision: decision)
         }
-        guard decision.result.isQueued else { return .stored(crashID: crashID, decision: decision, queued: nil) }
+        guard queue else { return .stored(crashID: crashID, decision: decision, queued: nil) }
         start = MonotonicClock.now()
         let published = publisher.publish(crashID)
         elapsed = MonotonicClock.now() - start
-        telemetry.stage("publish", crashID: crashID, nanoseconds: elapsed, failure: published ? nil : "publish_backlog")
+        telemetry.stage("publish", crashID: crashID, nanoseconds: elapsed, failure: published ? nil : "queue_unavailable")
         // The null queue takes every ID and puts it nowhere: not queued.
-        let queued = published && publisher.queue.queues
-        return .stored(crashID: crashID, decision: decision, queued: queued)
+        if published { return .stored(crashID: crashID, decision: decision, queued: publisher.queue.queues) }
+        // Stored but not queued, and nowhere to remember it: the resend is a duplicate, not a loss.
+        guard let outbox, outbox.addPublish(crashID, receivedAt: received) else {
+            return .retryLater(crashID: crashID, rule: decision.rule)
+        }
+        return .stored(crashID: crashID, decision: decision, queued: false)
     }
 }

@@ -4,26 +4,24 @@ import NIOConcurrencyHelpers
 import Telemetry
 
 /// Saves a crash to storage under the save policy, reporting `save_crash`, `save_crash.bytes` and
-/// `store.time`. Says whether the crash is safely stored, or spooled locally; a crash that is
-/// neither must never get a crash ID (the pipeline answers 503 `Discarded=retry_later` and the
-/// client sends it again).
+/// `store.time`. Says whether the crash is stored; one that is not goes to the outbox, or, without
+/// one, must never get a crash ID (the pipeline answers 503 `Discarded=retry_later`).
 ///
 /// Policy: a failed save is retried after an exponential backoff with jitter (half fixed, half
 /// random, so collectors that lost storage together do not retry in step) for as long as the
 /// next attempt starts within `budget` seconds of the first. A slow attempt can overrun the budget
 /// by its own duration: backends bound each request (S3: `S3Client`'s request timeout).
 ///
-/// With a spool, a crash the budget could not save is spooled instead, and for `outageHold`
-/// seconds after that new crashes go straight to the spool: while storage is down, workers must
-/// not each spend the whole budget on it. The `SpoolDrainer` moves them to storage later.
+/// After a save the budget could not complete, for `outageHold` seconds new crashes are not
+/// tried at all (they go straight to the outbox): while storage is down, workers must not each
+/// spend the whole budget on it. The outbox's mover ends the hold as soon as it stores a crash.
 public final class CrashSaver: Sendable {
-    public enum Result: Sendable, Equatable { case stored, spooled, failed }
+    public enum Result: Sendable, Equatable { case stored, failed }
 
-    public let spool: CrashSpool?
+    public let storage: CrashStorage
     private let outageHold: Double
     /// Monotonic nanoseconds until which storage is presumed down.
     private let outageUntil = NIOLockedValueBox<UInt64>(0)
-    public let storage: CrashStorage
     private let telemetry: Telemetry
     private let logger: Logger
     private let budget: Double
@@ -33,10 +31,11 @@ public final class CrashSaver: Sendable {
     /// - Parameters:
     ///   - budget: seconds a save may take, retries included (`SAVE_BUDGET`).
     ///   - initialBackoff: seconds before the first retry; doubles after each, up to `maxBackoff`.
+    ///   - outageHold: seconds after a failed save during which crashes are not tried (0: always try,
+    ///     as without an outbox, where a skipped save is a 503).
     public init(storage: CrashStorage, telemetry: Telemetry, budget: Double = CollectorConfiguration().saveBudget,
-                initialBackoff: Double = 0.1, maxBackoff: Double = 2, spool: CrashSpool? = nil, outageHold: Double = 5) {
+                initialBackoff: Double = 0.1, maxBackoff: Double = 2, outageHold: Double = 0) {
         self.storage = storage
-        self.spool = spool
         self.outageHold = outageHold
         self.telemetry = telemetry
         self.logger = telemetry.logger("breakwater.crashsaver")
@@ -45,18 +44,14 @@ public final class CrashSaver: Sendable {
         self.maxBackoff = maxBackoff
     }
 
-    /// - Parameter queue: whether the crash is to be queued once stored (kept with a spooled crash).
-    public func save(_ crash: StoredCrash, queue: Bool = true) -> Result {
-        if let spool, MonotonicClock.now() < outageUntil.withLockedValue({ $0 }) {
-            return spool.write(crash, queue: queue) ? .spooled : .failed
-        }
+    public func save(_ crash: StoredCrash) -> Result {
+        if MonotonicClock.now() < outageUntil.withLockedValue({ $0 }) { return .failed }
         if saveWithinBudget(crash) { return .stored }
-        guard let spool else { return .failed }
-        outageUntil.withLockedValue { $0 = MonotonicClock.now() + UInt64(outageHold * 1e9) }
-        return spool.write(crash, queue: queue) ? .spooled : .failed
+        if outageHold > 0 { outageUntil.withLockedValue { $0 = MonotonicClock.now() + UInt64(outageHold * 1e9) } }
+        return .failed
     }
 
-    /// Storage answered again (the drainer saved a crash): stop sending crashes straight to the spool.
+    /// Storage answered again (the mover stored a crash): stop skipping saves.
     public func storageRecovered() { outageUntil.withLockedValue { $0 = 0 } }
 
     private func saveWithinBudget(_ crash: StoredCrash) -> Bool {
@@ -73,7 +68,8 @@ public final class CrashSaver: Sendable {
                 } catch {
                     let pause = backoff / 2 + Double.random(in: 0...(backoff / 2))
                     let elapsed = Double(MonotonicClock.now() - start) / 1e9
-                    guard elapsed + pause < budget else {
+                    // A definitive refusal will not pass by retrying within the budget.
+                    guard elapsed + pause < budget, !error.isDefinitive else {
                         telemetry.count(MetricCatalog.saveCrash, [("result", "failure")])
                         logger.error("save failed", metadata: ["crash_id": "\(crash.crashID)", "error": "\(error)",
                                                                "attempts": "\(attempt)", "elapsed_ms": "\(Int(elapsed * 1000))"])

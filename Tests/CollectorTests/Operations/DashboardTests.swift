@@ -50,7 +50,7 @@ import Telemetry
     @Test func everyAlertHasARunbook() throws {
         let text = try String(contentsOfFile: Self.alerts, encoding: .utf8)
         let alerts = text.matches(of: #/- alert: (\w+)/#).map { String($0.output.1) }
-        #expect(alerts.count == 8)
+        #expect(alerts.count == 10)
         #expect(text.matches(of: #/\n +runbook: "[^"]{40,}"/#).count == alerts.count)
         let tests = try String(contentsOfFile: Tools.path("dashboards/alerts.test.yml"), encoding: .utf8)
         for alert in alerts {

@@ -60,11 +60,11 @@ struct FaultSuiteTests {
         let stream = CrashStream(port: server.port, clients: 4, pause: 0.05)
         try await stream.runThroughOutage(lead: Self.lead, window: Self.window, cut: proxy.stop, restore: proxy.start)
         let streamEnded = Date()
-        let spooledAtEnd = server.collector.pipeline.saver.spool?.count ?? 0
-        if let spooled = server.collector.pipeline.saver.spool {
-            _ = await Self.waitUntil(60) { spooled.count == 0 }
+        let spooledAtEnd = server.collector.pipeline.outbox?.count ?? 0
+        if let outbox = server.collector.pipeline.outbox {
+            _ = await Self.waitUntil(60) { outbox.count == 0 }
         }
-        let spoolLeft = server.collector.pipeline.saver.spool?.count ?? 0
+        let spoolLeft = server.collector.pipeline.outbox?.count ?? 0
         let records = stream.records
         let queued = try await queue.waitFor(records.acknowledged, timeout: 30)
         let caughtUp = Date().timeIntervalSince(streamEnded)
@@ -112,13 +112,13 @@ struct FaultSuiteTests {
         try await stream.runThroughOutage(lead: Self.lead, window: Self.window, cut: broker.stopApp, restore: broker.startApp)
         let records = stream.records
         let queued = try await queue.waitFor(records.acknowledged, timeout: 60)
-        let backlogLeft = server.collector.pipeline.publisher.backlog.count
+        let backlogLeft = server.collector.pipeline.outbox?.count ?? 0
         try await server.stop()
 
         var row = try Self.tally("RabbitMQ down \(Int(Self.window)) s", records, run: stream.runID, truth: truth, queued: queued)
         row.seconds = Date().timeIntervalSince(started)
         row.notes.append(queue.label)
-        if backlogLeft > 0 { row.notes.append("\(backlogLeft) left in the publish backlog") }
+        if backlogLeft > 0 { row.notes.append("\(backlogLeft) left in the outbox") }
         FaultTable.shared.record(row)
 
         Self.expectEveryCrashAccountedFor(row, records)
@@ -139,7 +139,7 @@ struct FaultSuiteTests {
         let truth = FilesystemTruth(root: root)
         var environment = ["CRASHSTORAGE": "fs", "CRASHSTORAGE_FS_ROOT": root, "SPOOL_DIR": spoolDir, "WORKERS": "4"]
         // With a broker, the queue is checked too: an acknowledged crash ID was published, or is
-        // in the publish backlog journaled in the spool folder, which the next process drains.
+        // in the outbox, which the next process drains.
         let queue = try QueueTruth()
         defer { queue.delete() }
         if let broker = queue.broker {
@@ -261,23 +261,21 @@ struct FaultSuiteTests {
         await stream.stop()
         let records = stream.records
 
-        // Right now, with storage still down, every acknowledged crash must be whole in the spool.
-        let spool = try CrashSpool(directory: disk.path, maxBytes: .max, telemetry: .silent())
-        var onDisk: [String: StoredCrash] = [:]
-        for path in try spool.pending() { if let entry = spool.read(path) { onDisk[entry.crash.crashID] = entry.crash } }
+        // Right now, with storage still down, every acknowledged crash must be whole in the outbox.
+        let onDisk = try Self.wholeOutboxCrashes(disk.path)
         let notOnDisk = Set(records.acknowledged).filter { onDisk[$0] == nil }
         let leftovers = try FileManager.default.contentsOfDirectory(atPath: disk.path)
-            .filter { !$0.hasSuffix(".crash") && !$0.hasPrefix("publish-backlog") }
+            .filter { !$0.hasSuffix(".crash") && !$0.hasSuffix(".state") && $0 != "quarantine" && $0 != ".lock" }
         // No 200 once the disk was full: after the first 503, nothing is acknowledged again.
         let firstRefusal = records.firstIndex { if case .retryLater = $0.outcome { return true } else { return false } }
 
         storage.failing = false
-        _ = await Self.waitUntil(60) { server.collector.pipeline.saver.spool?.count == 0 }
+        _ = await Self.waitUntil(60) { server.collector.pipeline.outbox?.count == 0 }
         _ = await Self.waitUntil(5) { Set(queue.published).isSuperset(of: records.acknowledged) }
         try await server.stop()
 
         let ids = records.acknowledged
-        var row = FaultTable.Row(scenario: "spool disk full (1 MiB tmpfs), storage down")
+        var row = FaultTable.Row(scenario: "outbox disk full (1 MiB tmpfs), storage down")
         row.sent = records.sent
         row.acknowledged = ids.count
         row.retryLater = records.retryLater
@@ -286,7 +284,7 @@ struct FaultSuiteTests {
         row.lost = ids.filter { storage[$0] == nil || !queue.published.contains($0) }.count + notOnDisk.count
         row.duplicated = (ids.count - Set(ids).count) + (queue.published.count - Set(queue.published).count)
         row.seconds = Date().timeIntervalSince(started)
-        row.notes = ["\(onDisk.count) whole in the spool when full", "\(notOnDisk.count) acknowledged not on disk",
+        row.notes = ["\(onDisk.count) whole in the outbox when full", "\(notOnDisk.count) acknowledged not on disk",
                      "\(leftovers.count) partial files"]
         if let firstRefusal { row.notes.append("\(records[firstRefusal...].acknowledgedCount) acknowledged after the first 503") }
         FaultTable.shared.record(row)
@@ -370,7 +368,327 @@ struct FaultSuiteTests {
         #expect(spoolLeft == 0)
     }
 
+    // MARK: outbox (issue 13)
+
+    /// Started while S3 and the broker are both unreachable: the collector starts anyway (the
+    /// heartbeat answers 503 naming both), acknowledges crashes through the outbox, is restarted
+    /// (SIGTERM, start) while both are still down, and once both return every acknowledged crash
+    /// is stored and queued.
+    @Test func restartWhileStorageAndBrokerAreDown() async throws {
+        let started = Date()
+        let env = try S3TestEnvironment.load()
+        let truth = try S3Truth(env)
+        let queue = try QueueTruth()
+        defer { queue.delete() }
+        let broker = try #require(queue.broker, "\(RabbitMQTestBroker.NotConfigured())")
+        let proxy = try TCPProxy(upstreamHost: "127.0.0.1", upstreamPort: env.port, recordRequestLines: false)
+        defer { try? proxy.stop() }
+        let spoolDir = try Tools.temporaryFolder("fault-spool")
+        defer { try? FileManager.default.removeItem(atPath: spoolDir) }
+        let logs = try Tools.temporaryFolder("fault-logs")
+        let environment = Self.s3Environment(env, bucket: truth.bucket, endpoint: "http://127.0.0.1:\(proxy.port)")
+            .merging(["CRASHQUEUE": "rabbitmq", "RABBITMQ_URL": broker.url, "RABBITMQ_QUEUE": queue.name, "SPOOL_DIR": spoolDir,
+                      "SAVE_BUDGET": "1", "PUBLISH_BUDGET": "1", "WORKERS": "4"]) { $1 }
+        try proxy.stop()
+        try broker.stopApp()
+        var brokerDown = true
+        defer { if brokerDown { try? broker.startApp() } }
+
+        var process = try await CollectorProcess(environment: environment, logFile: logs + "/0.log")
+        let heartbeat = Self.get(port: process.port, "/__heartbeat__")
+        let stream = CrashStream(port: process.port, clients: 4, pause: 0.05)
+        stream.start()
+        try await stream.run(for: Self.lead)
+        process.signal(SIGTERM)
+        let firstExit = await process.waitForExit(timeout: 30)
+        process = try await CollectorProcess(environment: environment, logFile: logs + "/1.log")
+        stream.port = process.port
+        try await stream.run(for: Self.lead)
+        let waiting = Outbox.list(directory: spoolDir).count
+        try proxy.start()
+        try broker.startApp()
+        brokerDown = false
+        try await stream.run(for: Self.lead)
+        await stream.stop()
+        let records = stream.records
+        let queued = try await queue.waitFor(records.acknowledged, timeout: 90)
+        _ = await Self.waitUntil(30) { Outbox.list(directory: spoolDir).isEmpty }
+        let left = Outbox.list(directory: spoolDir).count
+        process.signal(SIGTERM)
+        _ = await process.waitForExit(timeout: 30)
+
+        var row = try Self.tally("S3 and broker down at start, restart, both back", records, run: stream.runID, truth: truth, queued: queued)
+        row.seconds = Date().timeIntervalSince(started)
+        row.notes.append(queue.label)
+        row.notes.append("\(waiting) in the outbox before both came back")
+        if left > 0 { row.notes.append("\(left) left in the outbox") }
+        FaultTable.shared.record(row)
+
+        #expect(heartbeat.status == 503 && heartbeat.body.contains("\"storage\":{") && heartbeat.body.contains("\"queue\":{"),
+                "\(heartbeat.body)")
+        #expect(firstExit == 0)
+        #expect(waiting > 0)
+        #expect(left == 0)
+        // Connections cut by the SIGTERM were never acknowledged: only these may be unanswered.
+        #expect(row.lost == 0)
+        #expect(records.others.isEmpty && records.retryLaterWithoutHeader == 0, "\(records.others.prefix(3))")
+        #expect(records.acknowledged.count > 0)
+    }
+
+    /// One crash whose storage key S3 refuses (403: an IAM policy denies its dump's key) ahead of
+    /// twenty others, all in the outbox after an S3 outage: the twenty are stored and queued within
+    /// a minute of S3's return, the refused one is quarantined, shown by `/__heartbeat__` and
+    /// `breakwater spool list`, and stored and queued after `breakwater spool retry` once the
+    /// refusal is lifted.
+    @Test func aRefusedCrashIsQuarantinedAndRetried() async throws {
+        let started = Date()
+        let env = try S3TestEnvironment.load()
+        let truth = try S3Truth(env)
+        let queue = try QueueTruth()
+        defer { queue.delete() }
+        let broker = try #require(queue.broker, "\(RabbitMQTestBroker.NotConfigured())")
+        let proxy = try TCPProxy(upstreamHost: "127.0.0.1", upstreamPort: env.port, recordRequestLines: false)
+        defer { try? proxy.stop() }
+        let spoolDir = try Tools.temporaryFolder("fault-spool")
+        defer { try? FileManager.default.removeItem(atPath: spoolDir) }
+        let logs = try Tools.temporaryFolder("fault-logs")
+        let environment = Self.s3Environment(env, bucket: truth.bucket, endpoint: "http://127.0.0.1:\(proxy.port)")
+            .merging(["SPOOL_DIR": spoolDir, "SAVE_BUDGET": "1", "WORKERS": "4",
+                      "CRASHQUEUE": "rabbitmq", "RABBITMQ_URL": broker.url, "RABBITMQ_QUEUE": queue.name]) { $1 }
+        try Self.denyPuts(env, bucket: truth.bucket, under: "v1/upload_file_refused/", deny: true)
+        defer { try? Self.denyPuts(env, bucket: truth.bucket, under: "v1/upload_file_refused/", deny: false) }
+        let process = try await CollectorProcess(environment: environment, logFile: logs + "/collector.log")
+
+        try proxy.stop()
+        let stream = CrashStream(port: process.port, clients: 2, pause: 0)
+        var form = MultipartBody()
+        for (name, value) in [("ProductName", "Breakwater"), ("Version", "1.0"), ("FaultRun", stream.runID), ("FaultSeq", "0")] {
+            form.field(name, value)
+        }
+        form.file("upload_file_minidump", filename: "crash.dmp", Fixtures.bytes("linux-mini.dmp"))
+        form.file("upload_file_refused", filename: "refused.dmp", Fixtures.bytes("test.dmp"))
+        let refusedAnswer = Self.post(port: process.port, form.finished)
+        guard case .acknowledged(let refused)? = refusedAnswer else {
+            Issue.record("the refused crash was not acknowledged: \(String(describing: refusedAnswer))")
+            return
+        }
+        stream.start()
+        _ = await Self.waitUntil(60) { stream.records.acknowledged.count >= 20 }
+        await stream.stop()
+        let others = stream.records.acknowledged
+        try proxy.start()
+        let back = Date()
+        let othersQueued = try await queue.waitFor(others, timeout: 60)
+        _ = await Self.waitUntil(60) { others.allSatisfy { (try? truth.completeCrash($0)) != nil } }
+        let othersDone = Date().timeIntervalSince(back)
+        _ = await Self.waitUntil(30) { Outbox.list(directory: spoolDir).contains { $0.quarantined } }
+        let heartbeat = Self.get(port: process.port, "/__heartbeat__")
+        let list = try Tools.run(CollectorProcess.executable.path, ["spool", "list"], environment: ["SPOOL_DIR": spoolDir, "PATH": "/usr/bin:/bin"])
+        let refusedStoredBeforeRetry = try truth.completeCrash(refused) != nil
+
+        try Self.denyPuts(env, bucket: truth.bucket, under: "v1/upload_file_refused/", deny: false)
+        let retry = try Tools.run(CollectorProcess.executable.path, ["spool", "retry", refused],
+                                  environment: ["SPOOL_DIR": spoolDir, "PATH": "/usr/bin:/bin"])
+        let all = [refused] + others
+        let queued = try await queue.waitFor(all, timeout: 60)
+        _ = await Self.waitUntil(30) { Outbox.list(directory: spoolDir).isEmpty }
+        let left = Outbox.list(directory: spoolDir).count
+        process.signal(SIGTERM)
+        _ = await process.waitForExit(timeout: 30)
+
+        var records = stream.records
+        records.append(CrashStream.Record(seq: 0, outcome: .acknowledged(refused), connected: started, finished: started))
+        var row = try Self.tally("403 on one crash ahead of 20, quarantine, retry", records, run: stream.runID, truth: truth, queued: queued)
+        row.seconds = Date().timeIntervalSince(started)
+        row.notes.append(queue.label)
+        row.notes.append(String(format: "the 20 stored and queued %.1f s after S3 returned", othersDone))
+        FaultTable.shared.record(row)
+
+        #expect(Set(othersQueued).isSuperset(of: others))
+        #expect(othersDone < 60)
+        #expect(!refusedStoredBeforeRetry)
+        #expect(heartbeat.status == 200 && heartbeat.body.contains("1 crashes quarantined"), "\(heartbeat.body)")
+        #expect(list.status == 0 && list.output.contains("\(refused)\tquarantined") && list.output.contains("403"), "\(list.output)")
+        #expect(retry.status == 0 && retry.output.contains(refused), "\(retry.output)")
+        #expect(left == 0)
+        Self.expectEveryCrashAccountedFor(row, records)
+    }
+
+    /// The broker down, the mover working `publish` records, SIGKILL; restarted while the broker
+    /// is still down, then the broker returns: every acknowledged crash ID is queued.
+    @Test func sigkillWhileDrainingWithTheBrokerDown() async throws {
+        let started = Date()
+        let queue = try QueueTruth()
+        defer { queue.delete() }
+        let broker = try #require(queue.broker, "\(RabbitMQTestBroker.NotConfigured())")
+        let root = try Tools.temporaryFolder("fault-fs")
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let spoolDir = try Tools.temporaryFolder("fault-spool")
+        defer { try? FileManager.default.removeItem(atPath: spoolDir) }
+        let logs = try Tools.temporaryFolder("fault-logs")
+        let truth = FilesystemTruth(root: root)
+        let environment = ["CRASHSTORAGE": "fs", "CRASHSTORAGE_FS_ROOT": root, "SPOOL_DIR": spoolDir, "WORKERS": "4",
+                           "CRASHQUEUE": "rabbitmq", "RABBITMQ_URL": broker.url, "RABBITMQ_QUEUE": queue.name, "PUBLISH_BUDGET": "0.5"]
+        var process = try await CollectorProcess(environment: environment, logFile: logs + "/0.log")
+        let stream = CrashStream(port: process.port, clients: 4, pause: 0.02)
+        stream.start()
+        try await stream.run(for: Self.lead)
+        try broker.stopApp()
+        var brokerDown = true
+        defer { if brokerDown { try? broker.startApp() } }
+        try await stream.run(for: Self.window)
+        let waitingAtKill = Outbox.list(directory: spoolDir).count
+        process.signal(SIGKILL)
+        _ = await process.waitForExit(timeout: 5)
+        try await Task.sleep(nanoseconds: 300_000_000)
+        process = try await CollectorProcess(environment: environment, logFile: logs + "/1.log")
+        stream.port = process.port
+        try await stream.run(for: Self.lead)
+        try broker.startApp()
+        brokerDown = false
+        try await stream.run(for: Self.lead)
+        await stream.stop()
+        let records = stream.records
+        let queued = try await queue.waitFor(records.acknowledged, timeout: 90)
+        _ = await Self.waitUntil(30) { Outbox.list(directory: spoolDir).isEmpty }
+        let left = Outbox.list(directory: spoolDir).count
+        process.signal(SIGTERM)
+        _ = await process.waitForExit(timeout: 30)
+
+        var row = try Self.tally("SIGKILL while draining, broker down, restart, broker back", records, run: stream.runID,
+                                 truth: truth, queued: queued)
+        row.seconds = Date().timeIntervalSince(started)
+        row.notes.append(queue.label)
+        row.notes.append("\(waitingAtKill) in the outbox at the kill")
+        row.notes.append("\(records.unanswered.count) cut off by the kill (unacknowledged)")
+        if left > 0 { row.notes.append("\(left) left in the outbox") }
+        FaultTable.shared.record(row)
+
+        #expect(waitingAtKill > 0)
+        #expect(row.lost == 0)
+        #expect(left == 0)
+        #expect(records.others.isEmpty, "\(records.others.prefix(3))")
+    }
+
+    /// SIGTERM while the mover drains a full outbox into storage that just came back: the mover
+    /// finishes the record in hand and is joined; no record is stored twice (each `outbox crash
+    /// stored` log line names a different crash), nothing is lost, and the next start finishes.
+    @Test func sigtermDuringADrain() async throws {
+        let started = Date()
+        let base = try Tools.temporaryFolder("fault-drain")
+        defer { try? FileManager.default.removeItem(atPath: base) }
+        let root = base + "/crashes", folder = base + "/store", blocker = base + "/down"
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        _ = FileManager.default.createFile(atPath: blocker, contents: Data("storage is down\n".utf8))
+        func pointRoot(at target: String) throws {
+            let link = base + "/link-\(UUID().uuidString)"
+            guard symlink(target, link) == 0, rename(link, root) == 0 else { throw POSIXError(.EIO) }
+        }
+        try pointRoot(at: folder)
+        let queue = try QueueTruth()
+        defer { queue.delete() }
+        let spoolDir = base + "/spool"
+        var environment = ["CRASHSTORAGE": "fs", "CRASHSTORAGE_FS_ROOT": root, "SPOOL_DIR": spoolDir, "WORKERS": "4",
+                           "SAVE_BUDGET": "0.5", "SHUTDOWN_DEADLINE": "10"]
+        if let broker = queue.broker {
+            environment.merge(["CRASHQUEUE": "rabbitmq", "RABBITMQ_URL": broker.url, "RABBITMQ_QUEUE": queue.name]) { $1 }
+        }
+        let truth = FilesystemTruth(root: root)
+        var process = try await CollectorProcess(environment: environment, logFile: base + "/0.log")
+        let stream = CrashStream(port: process.port, clients: 2, pause: 0.02)
+        try pointRoot(at: blocker)
+        stream.start()
+        try await stream.run(for: Self.window)
+        await stream.stop()
+        let spooled = Outbox.list(directory: spoolDir).count
+        try pointRoot(at: folder)
+        _ = await Self.waitUntil(30) { Outbox.list(directory: spoolDir).count < spooled - 5 }
+        let signalled = Date()
+        process.signal(SIGTERM)
+        let status = await process.waitForExit(timeout: 30)
+        let exitSeconds = Date().timeIntervalSince(signalled)
+        let leftAtStop = Outbox.list(directory: spoolDir).count
+        process = try await CollectorProcess(environment: environment, logFile: base + "/1.log")
+        _ = await Self.waitUntil(60) { Outbox.list(directory: spoolDir).isEmpty }
+        let left = Outbox.list(directory: spoolDir).count
+        let records = stream.records
+        let queued = queue.broker == nil ? nil : try await queue.waitFor(records.acknowledged, timeout: 60)
+        process.signal(SIGTERM)
+        _ = await process.waitForExit(timeout: 30)
+
+        // Every `outbox crash stored` line of both runs: one per crash, never two.
+        var storedLines: [String: Int] = [:]
+        for log in ["/0.log", "/1.log"] {
+            let text = (try? String(contentsOfFile: base + log, encoding: .utf8)) ?? ""
+            for line in text.split(separator: "\n") where line.contains("outbox crash stored") {
+                if let id = line.firstMatch(of: #/"crash_id":"([0-9a-f-]{36})"/#)?.output.1 { storedLines[String(id), default: 0] += 1 }
+            }
+        }
+        let workedTwice = storedLines.values.filter { $0 > 1 }.count
+        var row = try Self.tally("SIGTERM during a drain, restart", records, run: stream.runID, truth: truth, queued: queued)
+        row.seconds = Date().timeIntervalSince(started)
+        if queued != nil { row.notes.append(queue.label) }
+        row.notes.append("\(spooled) in the outbox, \(leftAtStop) left at the stop (exit \(status.map(String.init) ?? "none") after "
+                         + String(format: "%.1f s)", exitSeconds))
+        row.notes.append("\(workedTwice) records stored twice")
+        if left > 0 { row.notes.append("\(left) left in the outbox") }
+        FaultTable.shared.record(row)
+
+        #expect(status == 0)
+        #expect(spooled > 10)
+        #expect(leftAtStop > 0, "the drain finished before the signal: nothing was tested")
+        #expect(workedTwice == 0)
+        #expect(left == 0)
+        Self.expectEveryCrashAccountedFor(row, records)
+    }
+
     // MARK: helpers
+
+    /// The environment of a collector on the moto bucket `bucket`, through `endpoint`.
+    static func s3Environment(_ env: S3TestEnvironment, bucket: String, endpoint: String) -> [String: String] {
+        ["CRASHSTORAGE": "s3", "CRASHSTORAGE_S3_BUCKET": bucket, "CRASHSTORAGE_S3_ENDPOINT": endpoint,
+         "AWS_ACCESS_KEY_ID": env.accessKeyID, "AWS_SECRET_ACCESS_KEY": env.secretAccessKey]
+    }
+
+    /// Makes moto refuse (403 AccessDenied) every PUT under `prefix` in `bucket`, or lifts that: an
+    /// inline IAM policy with an explicit Deny on the test user (scripts/services/moto.sh's
+    /// `breakwater`), set with boto3 as an operator would.
+    static func denyPuts(_ env: S3TestEnvironment, bucket: String, under prefix: String, deny: Bool) throws {
+        let script = """
+            import boto3, json, sys
+            iam = boto3.client("iam", endpoint_url=sys.argv[1], region_name="us-east-1",
+                               aws_access_key_id=sys.argv[2], aws_secret_access_key=sys.argv[3])
+            if sys.argv[4] == "deny":
+                iam.put_user_policy(UserName="breakwater", PolicyName="deny-" + sys.argv[5], PolicyDocument=json.dumps({
+                    "Version": "2012-10-17",
+                    "Statement": [{"Effect": "Deny", "Action": "s3:PutObject", "Resource": "arn:aws:s3:::" + sys.argv[5] + "/" + sys.argv[6] + "*"}]}))
+            else:
+                iam.delete_user_policy(UserName="breakwater", PolicyName="deny-" + sys.argv[5])
+            """
+        guard let python = Tools.which("python3") else { throw Backends.StartupError("python3 with boto3 is needed (scripts/services/moto.sh installs it)") }
+        let result = try Tools.run(python, ["-c", script, env.endpoint, env.accessKeyID, env.secretAccessKey,
+                                            deny ? "deny" : "allow", bucket, prefix])
+        guard result.status == 0 else { throw Backends.StartupError("IAM policy change failed: \(result.output)") }
+    }
+
+    /// One plain HTTP GET to a collector; status 0 when there was no answer.
+    static func get(port: Int, _ path: String) -> (status: Int, body: String) {
+        guard let connection = try? RawConnection(port: port),
+              connection.send("GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n") else { return (0, "") }
+        let answer = connection.readAll(timeout: 10)
+        let status = Int(answer.split(separator: " ").dropFirst().first ?? "") ?? 0
+        let body = answer.components(separatedBy: "\r\n\r\n").dropFirst().joined(separator: "\r\n\r\n")
+        return (status, body)
+    }
+
+    /// Posts one multipart crash; what the collector answered.
+    static func post(port: Int, _ form: MultipartBody) -> CrashStream.Outcome? {
+        guard let connection = try? RawConnection(port: port) else { return nil }
+        _ = connection.send(RawConnection.head(contentType: form.contentType, contentLength: form.bytes.count, extra: "Connection: close\r\n"))
+        _ = connection.send(form.bytes)
+        return CrashStream.parse(Array(connection.readAll(timeout: 30).utf8))
+    }
+
 
     /// The row for a stream held against storage (and the queue when there is one).
     /// What every outage scenario must show: nothing lost, every client answered 200 or 503 with
@@ -417,10 +735,20 @@ struct FaultSuiteTests {
         return row
     }
 
-    /// Crash IDs of the whole crash files in a spool folder.
+    /// Crash IDs of the records in an outbox folder (quarantine included).
     static func spooledCrashIDs(_ folder: String) throws -> Set<String> {
-        let spool = try CrashSpool(directory: folder, maxBytes: .max, telemetry: .silent())
-        return Set(try spool.pending().compactMap { spool.read($0)?.crash.crashID })
+        Set(Outbox.list(directory: folder).map(\.record.crashID))
+    }
+
+    /// The crashes whose body in an outbox folder reads back whole, by crash ID.
+    static func wholeOutboxCrashes(_ folder: String) throws -> [String: StoredCrash] {
+        var out: [String: StoredCrash] = [:]
+        for name in try FileManager.default.contentsOfDirectory(atPath: folder) where name.hasSuffix(".crash") {
+            if let data = FileManager.default.contents(atPath: folder + "/" + name), let (crash, _) = OutboxCrashFile.decode([UInt8](data)) {
+                out[crash.crashID] = crash
+            }
+        }
+        return out
     }
 
     static func waitUntil(_ timeout: Double, _ condition: () -> Bool) async -> Bool {

@@ -30,9 +30,9 @@ struct GoogleFaultTests {
         let stream = CrashStream(port: server.port, clients: 2, pause: 0.2)
         try await stream.runThroughOutage(lead: FaultSuiteTests.lead, window: FaultSuiteTests.window, cut: proxy.stop, restore: proxy.start)
         let streamEnded = Date()
-        let spooledAtEnd = server.collector.pipeline.saver.spool?.count ?? 0
-        if let spool = server.collector.pipeline.saver.spool { _ = await FaultSuiteTests.waitUntil(60) { spool.count == 0 } }
-        let spoolLeft = server.collector.pipeline.saver.spool?.count ?? 0
+        let spooledAtEnd = server.collector.pipeline.outbox?.count ?? 0
+        if let outbox = server.collector.pipeline.outbox { _ = await FaultSuiteTests.waitUntil(60) { outbox.count == 0 } }
+        let spoolLeft = server.collector.pipeline.outbox?.count ?? 0
         let records = stream.records
         let queued = try await env.waitFor(records.acknowledged, on: subscription, timeout: 30)
         let caughtUp = Date().timeIntervalSince(streamEnded)
@@ -53,8 +53,8 @@ struct GoogleFaultTests {
     }
 
     /// Pub/Sub unreachable mid-stream: crashes are still stored and acknowledged, their IDs wait
-    /// in the publish backlog, and once Pub/Sub is back every acknowledged ID reaches the topic,
-    /// the backlog drained in batched publish calls.
+    /// in the outbox, and once Pub/Sub is back every acknowledged ID reaches the topic,
+    /// the outbox drained in batched publish calls.
     @Test func pubSubOutage() async throws {
         let started = Date()
         let env = try GoogleTestEnvironment.load()
@@ -72,12 +72,12 @@ struct GoogleFaultTests {
         let stream = CrashStream(port: server.port, clients: 4, pause: 0.05)
         var backlogPeak = 0
         try await stream.runThroughOutage(lead: FaultSuiteTests.lead, window: FaultSuiteTests.window, cut: proxy.stop, restore: {
-            backlogPeak = server.collector.pipeline.publisher.backlog.count
+            backlogPeak = server.collector.pipeline.outbox?.summary.toPublish ?? 0
             try proxy.start()
         })
         let records = stream.records
         let queued = try await env.waitFor(records.acknowledged, on: subscription, timeout: 60)
-        let backlogLeft = server.collector.pipeline.publisher.backlog.count
+        let backlogLeft = server.collector.pipeline.outbox?.count ?? 0
         try await server.stop()
         try? proxy.stop()
 
@@ -86,12 +86,12 @@ struct GoogleFaultTests {
                                             truth: try GCSTruth(env, bucket: bucket), queued: queued)
         row.seconds = Date().timeIntervalSince(started)
         row.notes.append("GCS and Pub/Sub emulators")
-        row.notes.append("\(backlogPeak) IDs in the publish backlog when Pub/Sub came back; \(calls) publish calls for \(queued.count) messages")
-        if backlogLeft > 0 { row.notes.append("\(backlogLeft) left in the publish backlog") }
+        row.notes.append("\(backlogPeak) IDs in the outbox when Pub/Sub came back; \(calls) publish calls for \(queued.count) messages")
+        if backlogLeft > 0 { row.notes.append("\(backlogLeft) left in the outbox") }
         FaultTable.shared.record(row)
 
         FaultSuiteTests.expectEveryCrashAccountedFor(row, records)
         #expect(backlogPeak > 0, "Pub/Sub was down for \(FaultSuiteTests.window) s: IDs must have waited")
-        #expect(calls < queued.count, "the backlog must drain in batches")
+        #expect(calls < queued.count, "the outbox must drain in batches")
     }
 }

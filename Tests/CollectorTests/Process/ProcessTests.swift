@@ -67,6 +67,31 @@ import Testing
         #expect(message.contains("WORKERS") && message.contains("many"))
     }
 
+    /// `check-config` and `spool list` run beside a collector serving the same `SPOOL_DIR` (only the
+    /// serving collector locks it; a second one refuses to start); `check-config` reports a backend
+    /// that is down (exit 1, password masked) instead of stopping on it.
+    @Test func toolsRunBesideAServingCollectorAndCheckConfigReportsADownBackend() async throws {
+        let spool = try Tools.temporaryFolder("spool")
+        defer { try? FileManager.default.removeItem(atPath: spool) }
+        let collector = try await CollectorProcess(environment: ["SPOOL_DIR": spool])
+        let env = ["SPOOL_DIR": spool, "PATH": "/usr/bin:/bin", "STATSD_PORT": "9"]
+        let tool = CollectorProcess.executable.path, cwd = CollectorProcess.root.path
+
+        let check = try Tools.run(tool, ["check-config"], cwd: cwd, environment: env)
+        #expect(check.status == 0 && check.output.contains("check spool: ok"), "\(check.output)")
+        let down = try Tools.run(tool, ["check-config"], cwd: cwd, environment: env.merging(
+            ["CRASHQUEUE": "rabbitmq", "RABBITMQ_URL": "amqp://u:n0tsecret@127.0.0.1:1/"]) { $1 })
+        #expect(down.status == 1 && down.output.contains("check queue: error"), "\(down.output)")
+        #expect(!down.output.contains("n0tsecret"))
+        let list = try Tools.run(tool, ["spool", "list"], cwd: cwd, environment: env)
+        #expect(list.status == 0 && list.output == "CRASH_ID\tSTATE\tATTEMPTS\tAGE_S\tLAST_ERROR\n", "\(list.output)")
+        let second = try Tools.run(tool, ["serve"], cwd: cwd, environment: env.merging(["PORT": String(Tools.freePort())]) { $1 })
+        #expect(second.status != 0 && second.output.contains("in use by another collector"), "\(second.output)")
+
+        collector.signal(SIGTERM)
+        #expect(await collector.waitForExit(timeout: 10) == 0)
+    }
+
     /// `breakwater republish --date` puts every crash stored on that date on the queue.
     @Test func republishADateFromFilesystemStorage() async throws {
         let broker = try RabbitMQTestBroker()

@@ -22,7 +22,7 @@ import CrashClient
             process.arguments = ["serve"]
             process.currentDirectoryURL = Tools.root
             process.environment = ["PORT": String(port), "WORKERS": "4", "LOG_LEVEL": "info", "STATSD_PORT": "9",
-                                   "DYNO": name, "PATH": "/usr/bin:/bin"].merging(backends) { $1 }
+                                   "DYNO": name, "PATH": "/usr/bin:/bin", "SPOOL_DIR": folder + "/\(name)-spool"].merging(backends) { $1 }
             let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
             process.standardOutput = handle
             process.standardError = handle

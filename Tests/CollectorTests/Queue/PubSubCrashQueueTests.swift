@@ -46,19 +46,24 @@ import Telemetry
         #expect(Set(try await env.waitFor(ids, on: subscription, timeout: 10)) == Set(ids))
     }
 
-    /// Crash IDs waiting in the publish backlog reach Pub/Sub in one call, not one each.
-    @Test func theBacklogDrainsInBatches() async throws {
+    /// Crash IDs waiting in the outbox to be queued reach Pub/Sub in one call, not one each.
+    @Test func theOutboxDrainsInBatches() async throws {
         let env = try GoogleTestEnvironment.load()
         let (topic, subscription) = try env.makeTopic()
         let proxy = try TCPProxy(upstreamHost: "127.0.0.1", upstreamPort: env.pubsubPort)
         defer { try? proxy.stop() }
         let queue = try Self.queue(env, topic: topic, baseURL: "http://127.0.0.1:\(proxy.port)")
-        let backlog = PublishBacklog(telemetry: .silent())
+        let folder = try Tools.temporaryFolder("outbox-batch")
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let outbox = try Outbox(directory: folder, maxBytes: 1 << 20, telemetry: .silent())
         let ids = Self.ids(40)
-        for id in ids { backlog.add(id) }
-        backlog.startDraining(into: queue)
-        #expect(backlog.stop(waitingUntil: Date().addingTimeInterval(10)))
+        for id in ids { #expect(outbox.addPublish(id, receivedAt: Date().timeIntervalSince1970)) }
+        let mover = OutboxMover(outbox: outbox, saver: CrashSaver(storage: NullCrashStorage(), telemetry: .silent()),
+                                publisher: QueuePublisher(queue: queue, telemetry: .silent()), telemetry: .silent())
+        try mover.start()
         #expect(Set(try await env.waitFor(ids, on: subscription, timeout: 10)) == Set(ids))
+        mover.stop()
+        #expect(outbox.count == 0)
         #expect(Self.publishCalls(proxy) == 1)
     }
 

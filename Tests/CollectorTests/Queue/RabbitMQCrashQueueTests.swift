@@ -19,7 +19,7 @@ import Telemetry
         let name = broker.uniqueQueue()
         let queue = try RabbitMQCrashQueue(url: broker.url, queue: name, telemetry: telemetry, poolSize: 3)
         let publisher = QueuePublisher(queue: queue, telemetry: telemetry)
-        defer { publisher.flush(until: Date()); try? broker.delete(name) }
+        defer { try? broker.delete(name) }
         let ids = Self.newCrashIDs(40)
 
         // More threads than pooled connections: each connection is used by one thread at a time.
@@ -31,7 +31,6 @@ import Telemetry
 
         #expect(results.withLock { $0 }.allSatisfy { $0 })
         #expect(queue.check() == .ok)
-        #expect(publisher.check() == .ok)
         let messages = try broker.drain(name)
         #expect(messages.map(\.body).sorted() == ids.sorted())
         #expect(messages.allSatisfy { $0.deliveryMode == 2 }, "persistent")
@@ -49,7 +48,7 @@ import Telemetry
 
         // A CA that did not sign the broker's certificate is refused.
         let error = #expect(throws: RabbitMQError.self) {
-            try RabbitMQCrashQueue(url: broker.tlsURL, queue: name, telemetry: telemetry, caBundle: "/etc/ssl/certs/ca-certificates.crt")
+            try RabbitMQCrashQueue(url: broker.tlsURL, queue: name, telemetry: telemetry, caBundle: "/etc/ssl/certs/ca-certificates.crt").connect()
         }
         #expect(error.map { "\($0)".contains("amqps://breakwater:********@localhost") } == true, "\(String(describing: error))")
     }
@@ -57,6 +56,7 @@ import Telemetry
     @Test func aMessageTheBrokerCannotRouteIsAnErrorNotASilentDrop() throws {
         let name = broker.uniqueQueue()
         let queue = try RabbitMQCrashQueue(url: broker.url, queue: name, telemetry: telemetry, poolSize: 1)
+        try queue.connect()
         try broker.delete(name)
         let error = #expect(throws: RabbitMQError.self) { try queue.publish(Self.newCrashIDs(1)[0]) }
         #expect(error?.kind == .rejected && "\(error!)".contains("NO_ROUTE"), "\(String(describing: error))")
@@ -66,8 +66,12 @@ import Telemetry
         let name = broker.uniqueQueue()
         try broker.declare(name, durable: false)
         defer { try? broker.delete(name) }
-        let error = #expect(throws: RabbitMQError.self) {
-            try RabbitMQCrashQueue(url: broker.url, queue: name, telemetry: telemetry)
+        let error = #expect(throws: Backends.StartupError.self) {
+            var config = CollectorConfiguration()
+            config.crashQueue = "rabbitmq"
+            config.rabbitmqURL = broker.url
+            config.rabbitmqQueue = name
+            return try Backends.queue(config, telemetry: telemetry)
         }
         let text = "\(error!)"
         #expect(text.contains(name) && text.contains("other arguments") && text.contains("durable"), "\(text)")
@@ -87,44 +91,21 @@ import Telemetry
         #expect(!text.contains("not-the-password"), "\(text)")
     }
 
-    @Test func anUnreachableHostIsAClearStartupErrorWithThePasswordMasked() throws {
-        let error = #expect(throws: RabbitMQError.self) {
-            try RabbitMQCrashQueue(url: "amqp://user:s3cret@127.0.0.1:1/vh", queue: "q", telemetry: telemetry, connectTimeout: 2)
-        }
-        let text = "\(error!)"
-        #expect(text.contains("amqp://user:********@127.0.0.1:1/vh") && text.contains("cannot connect"), "\(text)")
+    /// An unreachable broker is an outage, not a configuration error: the queue is made (the
+    /// collector starts degraded) and its check names the masked URL.
+    @Test func anUnreachableHostStartsDegradedWithThePasswordMasked() throws {
+        var config = CollectorConfiguration()
+        config.crashQueue = "rabbitmq"
+        config.rabbitmqURL = "amqp://user:s3cret@127.0.0.1:1/vh"
+        let logs = CapturingLogSink()
+        let queue = try Backends.queue(config, telemetry: Telemetry(sink: logs, logLevel: .info, statsd: nil))
+        guard case .error(let text) = queue.check() else { Issue.record("\(queue.check())"); return }
+        #expect(text.contains("amqp://user:********@127.0.0.1:1/vh"), "\(text)")
         #expect(!text.contains("s3cret"), "\(text)")
-    }
-
-    @Test func theBacklogFileSurvivesARestartAndDrainsIntoTheQueue() throws {
-        let name = broker.uniqueQueue()
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("backlog-\(UUID())").path
-        defer { try? FileManager.default.removeItem(atPath: dir); try? broker.delete(name) }
-        let path = dir + "/publish-backlog"
-        let ids = Self.newCrashIDs(6)
-
-        // First run: the queue refuses everything, so the IDs are journaled.
-        do {
-            let first = QueuePublisher(queue: RefusingQueue(), telemetry: telemetry,
-                                       backlog: try PublishBacklog(path: path, telemetry: telemetry), budget: 0)
-            for id in ids { #expect(first.publish(id) == false) }
-            #expect(first.flush(until: Date()) == false)
-        }
-
-        // Second run, with the real broker: the journaled IDs are queued, and the file emptied.
-        // The first run's journal is released once its stopped drain thread has exited.
-        var reopened: PublishBacklog?
-        for _ in 0..<100 where reopened == nil {
-            reopened = try? PublishBacklog(path: path, telemetry: telemetry)
-            if reopened == nil { Thread.sleep(forTimeInterval: 0.02) }
-        }
-        let backlog = try #require(reopened)
-        #expect(backlog.crashIDs == ids)
-        let queue = try RabbitMQCrashQueue(url: broker.url, queue: name, telemetry: telemetry)
-        let second = QueuePublisher(queue: queue, telemetry: telemetry, backlog: backlog)
-        #expect(second.flush(until: Date(timeIntervalSinceNow: 20)))
-        #expect(try broker.drain(name).map(\.body) == ids)
-        #expect(try FileManager.default.attributesOfItem(atPath: path)[.size] as? Int == 0)
+        #expect(logs.lines.contains { $0.contains("starting degraded") && $0.contains("cannot connect") })
+        #expect(!logs.lines.contains { $0.contains("s3cret") })
+        let error = #expect(throws: RabbitMQError.self) { try queue.publish(Self.newCrashIDs(1)[0]) }
+        #expect(error?.isDefinitive == false)
     }
 
     @Test func republishPutsEveryCrashOfADateOnTheQueue() throws {

@@ -24,8 +24,11 @@ final class CollectorProcess {
         process.executableURL = Self.executable
         process.arguments = arguments
         process.currentDirectoryURL = Self.root
+        // An outbox of its own unless the test shares one between runs: the default `./spool`
+        // would be shared by every process started from the repository.
+        let spool = FileManager.default.temporaryDirectory.appendingPathComponent("breakwater-spool-\(UUID().uuidString)").path
         var env = ["PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin", "PORT": String(port),
-                   "HOST": "127.0.0.1", "STATSD_PORT": "9"]
+                   "HOST": "127.0.0.1", "STATSD_PORT": "9", "SPOOL_DIR": spool]
         env.merge(environment) { $1 }
         process.environment = env
         if let logFile {

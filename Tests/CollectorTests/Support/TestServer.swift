@@ -27,6 +27,8 @@ final class TestServer: @unchecked Sendable {
         config.port = 0
         config.workers = 2
         config.versionFile = "/nonexistent/version.json"
+        // Tests that want an outbox give it a folder of their own.
+        config.spoolDir = ""
         configure(&config)
         let statsd = try StatsdReceiver()
         let logs = CapturingLogSink()
@@ -99,10 +101,19 @@ final class CapturingCrashStorage: CrashStorage, @unchecked Sendable {
     /// Seconds each save takes (a slow backend).
     var delay: Double = 0
     var failing = false
+    /// Crash IDs refused for good (as S3 refuses a key with 403).
+    var refused: Set<String> = []
+
+    struct Refused: DefinitiveFailure, CustomStringConvertible {
+        let crashID: String
+        var isDefinitive: Bool { true }
+        var description: String { "403 AccessDenied for \(crashID)" }
+    }
 
     func save(_ crash: StoredCrash) throws {
         if delay > 0 { Thread.sleep(forTimeInterval: delay) }
         if failing { throw Backends.StartupError("storage failing") }
+        if lock.withLock({ refused.contains(crash.crashID) }) { throw Refused(crashID: crash.crashID) }
         lock.withLock { crashes[crash.crashID] = crash }
     }
 
@@ -122,8 +133,12 @@ final class CapturingCrashStorage: CrashStorage, @unchecked Sendable {
 final class CapturingCrashQueue: CrashQueue, @unchecked Sendable {
     private let lock = NSLock()
     private var ids: [String] = []
+    var failing = false
 
-    func publish(_ crashID: String) throws { lock.withLock { ids.append(crashID) } }
-    func check() -> HealthStatus { .ok }
+    func publish(_ crashID: String) throws {
+        if failing { throw Backends.StartupError("queue failing") }
+        lock.withLock { ids.append(crashID) }
+    }
+    func check() -> HealthStatus { failing ? .error("failing") : .ok }
     var published: [String] { lock.withLock { ids } }
 }

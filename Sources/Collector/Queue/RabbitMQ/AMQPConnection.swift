@@ -56,7 +56,7 @@ final class AMQPConnection {
         amqp_set_rpc_timeout(state, &tv)
         try check(amqp_socket_open_noblock(socket, url.host, Int32(url.port), &tv), .connect, "cannot connect to \(url.host):\(url.port)")
         try reply(breakwater_amqp_login(state, url.vhost, 0, 131_072, Self.heartbeatSeconds, url.user, url.password),
-                  .connect, "login as \(url.user.debugDescription) to vhost \(url.vhost.debugDescription) failed")
+                  .login, "login as \(url.user.debugDescription) to vhost \(url.vhost.debugDescription) failed")
         amqp_channel_open(state, channel)
         try reply(amqp_get_rpc_reply(state), .connect, "cannot open a channel")
         amqp_confirm_select(state, channel)

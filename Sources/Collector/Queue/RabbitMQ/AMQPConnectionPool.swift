@@ -15,9 +15,8 @@ final class AMQPConnectionPool: Sendable {
     /// One permit per free slot: borrowers wait here, not on the Mutex.
     private let permits: DispatchSemaphore
 
-    init(size: Int, first: AMQPConnection) {
+    init(size: Int) {
         let slots = (0..<max(size, 1)).map { _ in Slot() }
-        slots[0].connection = first
         free = Mutex(slots)
         permits = DispatchSemaphore(value: slots.count)
     }

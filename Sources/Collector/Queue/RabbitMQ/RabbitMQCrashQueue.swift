@@ -28,7 +28,7 @@ public final class RabbitMQCrashQueue: CrashQueue, Sendable {
     private let reconnect = Mutex(Reconnect())
     private let unconfirmed = Atomic<Int>(0)
 
-    /// Connects once and declares the queue, so a wrong URL, password or queue fails at start-up.
+    /// Checks the URL only; `connect` is the start-up check (`Backends.queue` applies the start-up rule).
     /// - Parameters:
     ///   - poolSize: connections kept; more workers than this wait their turn.
     ///   - connectTimeout: seconds for TCP, TLS and AMQP handshakes and each RPC.
@@ -44,10 +44,14 @@ public final class RabbitMQCrashQueue: CrashQueue, Sendable {
         self.caBundle = caBundle ?? AMQPConnection.systemCABundle
         self.telemetry = telemetry
         logger = telemetry.logger("breakwater.rabbitmq")
-        let first = try AMQPConnection(url: self.url, queue: queue, timeout: connectTimeout, caBundle: self.caBundle)
-        telemetry.count(MetricCatalog.queueReconnect)
-        pool = AMQPConnectionPool(size: poolSize, first: first)
-        logger.info("rabbitmq queue ready", metadata: ["url": "\(maskedURL)", "queue": "\(queue)"])
+        pool = AMQPConnectionPool(size: poolSize)
+    }
+
+    /// Opens a pooled connection and declares the queue: a wrong password or a queue declared
+    /// with other arguments fails definitively, an unreachable broker as an outage.
+    public func connect() throws {
+        _ = try pool.withSlot(timeout: connectTimeout) { slot in _ = try self.connection(in: slot) }
+        logger.info("rabbitmq queue ready", metadata: ["url": "\(maskedURL)", "queue": "\(queueName)"])
     }
 
     /// Publishes that got no confirm: the broker may have them, so a retry may duplicate them.

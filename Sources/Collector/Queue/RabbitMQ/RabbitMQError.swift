@@ -1,8 +1,10 @@
 /// Why a RabbitMQ operation failed. Carries the URL with its password masked, never the secret.
 public struct RabbitMQError: Error, CustomStringConvertible, Sendable {
     public enum Kind: Sendable {
-        /// TCP, TLS or AMQP handshake failed, or the broker refused the login.
+        /// TCP, TLS or AMQP handshake failed: the broker may be down.
         case connect
+        /// The broker closed the connection at login: wrong user, password or vhost.
+        case login
         /// The queue could not be declared (for example it exists with other arguments).
         case declare
         /// The broker refused or returned the message: it surely does not have it.
@@ -21,4 +23,9 @@ public struct RabbitMQError: Error, CustomStringConvertible, Sendable {
     public let message: String
 
     public var description: String { "RabbitMQ at \(url): \(message)" }
+}
+
+extension RabbitMQError: DefinitiveFailure {
+    /// A refused login or a queue that cannot be declared is configuration; the rest may pass.
+    public var isDefinitive: Bool { kind == .login || kind == .declare }
 }

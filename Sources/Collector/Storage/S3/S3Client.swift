@@ -20,6 +20,8 @@ public final class S3Client: Sendable {
     private let signer: SigV4Signer
     private let http: HTTPClient
     private let requestTimeout: TimeAmount
+    /// Added to a request's deadline per MiB of body: a fixed timeout cannot carry a 100 MiB dump.
+    private let timeoutPerMiB: Double
     private let scheme: String
     /// The `Host` header: host, plus the port when it is not the scheme's default.
     private let host: String
@@ -32,8 +34,10 @@ public final class S3Client: Sendable {
     /// - Parameters:
     ///   - endpoint: `http(s)://host[:port]` of an S3-compatible server, or empty for AWS.
     ///   - requestTimeout: seconds allowed to each request, connecting included.
+    ///   - timeoutPerMiB: seconds added to a request's deadline per MiB of its body.
     public init(bucket: String, endpoint: String, region: String, credentials: SigV4Signer.Credentials,
-                requestTimeout: Double) throws {
+                requestTimeout: Double, timeoutPerMiB: Double = 0) throws {
+        self.timeoutPerMiB = timeoutPerMiB
         self.bucket = bucket
         signer = SigV4Signer(credentials: credentials, region: region)
         if endpoint.isEmpty {
@@ -91,12 +95,17 @@ public final class S3Client: Sendable {
         do {
             let request = try HTTPClient.Request(url: url, method: method, headers: HTTPHeaders(signed),
                                                  body: body.map { .byteBuffer($0) })
-            return http.execute(request: request, deadline: .now() + requestTimeout).map {
+            return http.execute(request: request, deadline: .now() + deadline(forBodyBytes: body?.readableBytes ?? 0)).map {
                 Response(status: Int($0.status.code), headers: $0.headers, body: $0.body ?? ByteBuffer())
             }
         } catch {
             return http.eventLoopGroup.next().makeFailedFuture(error)
         }
+    }
+
+    /// The request timeout plus the per-MiB allowance for a body of `bytes`.
+    func deadline(forBodyBytes bytes: Int) -> TimeAmount {
+        requestTimeout + .nanoseconds(Int64(timeoutPerMiB * Double(bytes) / 1_048_576 * 1e9))
     }
 
     public func put(_ key: String, _ body: ByteBuffer) -> EventLoopFuture<Void> {

@@ -23,3 +23,9 @@ public struct S3Error: Error, CustomStringConvertible, Sendable {
             + (message.isEmpty ? "" : " (\(message))") + (requestID.isEmpty ? "" : " request id \(requestID)")
     }
 }
+
+extension S3Error: DefinitiveFailure {
+    /// S3 answered and refuses this request (access denied, no such bucket, bad signature…);
+    /// 408 and 429 only ask to try again later.
+    public var isDefinitive: Bool { (400..<500).contains(status) && status != 408 && status != 429 }
+}

@@ -1,0 +1,207 @@
+import Dispatch
+import Foundation
+import Logging
+import Synchronization
+import Telemetry
+
+/// The one worker of the outbox: takes whatever record is due, oldest first, and moves it on
+/// (store, then publish). Each record keeps its own attempt count and next-attempt time, so one
+/// failing record never delays the others. When an attempt fails and the backend's own check
+/// fails too, the backend is down: the mover stops trying that kind of work for a while (its own
+/// backoff) instead of trying every record in turn, and the failure neither counts toward the
+/// record's quarantine nor delays it once the backend is back. Only this thread works records; `stop` lets it finish the one in hand and joins it.
+///
+/// It runs as one long work item on its own dispatch queue, waiting on a semaphore between
+/// records, and is joined through a dispatch group.
+public final class OutboxMover: Sendable {
+    private let outbox: Outbox
+    private let saver: CrashSaver
+    private let publisher: QueuePublisher
+    private let telemetry: Telemetry
+    private let logger: Logger
+    /// Seconds between scans of the folder for records put back by `breakwater spool retry`.
+    private let rescanInterval: Double
+    private let wake = DispatchSemaphore(value: 0)
+    private let done = DispatchGroup()
+    private let stopping = Mutex(false)
+
+    public init(outbox: Outbox, saver: CrashSaver, publisher: QueuePublisher, telemetry: Telemetry, rescanInterval: Double = 2) {
+        self.outbox = outbox
+        self.saver = saver
+        self.publisher = publisher
+        self.telemetry = telemetry
+        self.rescanInterval = rescanInterval
+        logger = telemetry.logger("breakwater.outbox")
+    }
+
+    /// Claims the folder and starts working it. Throws when another collector works the same folder.
+    public func start() throws {
+        try outbox.claim()
+        outbox.removeTemporaries()
+        outbox.rescan()
+        let summary = outbox.summary
+        if summary.count > 0 || summary.quarantined > 0 {
+            logger.warning("outbox loaded", metadata: ["to_store": "\(summary.toStore)", "to_publish": "\(summary.toPublish)",
+                                                       "quarantined": "\(summary.quarantined)"])
+        }
+        DispatchQueue(label: "breakwater.outbox-mover").async(group: done) { [self] in run() }
+    }
+
+    /// Lets the record in hand finish, then joins the mover. What is left stays for the next start.
+    public func stop() {
+        stopping.withLock { $0 = true }
+        wake.signal()
+        done.wait()
+        outbox.release()
+    }
+
+    private var isStopping: Bool { stopping.withLock { $0 } }
+
+    /// Monotonic seconds, for gates and scans (record times are wall-clock: they survive restarts).
+    private static var clock: Double { Double(MonotonicClock.now()) / 1e9 }
+
+    private func run() {
+        var storageGate = Gate(), queueGate = Gate()
+        var nextRescan = Self.clock + rescanInterval
+        while !isStopping {
+            let now = Self.clock
+            if now >= nextRescan {
+                outbox.rescan()
+                nextRescan = now + rescanInterval
+            }
+            if let record = outbox.takeDue(now: Date().timeIntervalSince1970, store: storageGate.isOpen(now),
+                                           publish: queueGate.isOpen(now)) {
+                work(record, storageGate: &storageGate, queueGate: &queueGate)
+                continue
+            }
+            // Nothing due: sleep until the next record or gate is due, a scan, or `stop`.
+            var wait = nextRescan - now
+            if let next = outbox.nextAttemptTime(store: storageGate.isOpen(now), publish: queueGate.isOpen(now)) {
+                wait = min(wait, next - Date().timeIntervalSince1970)
+            }
+            for gate in [storageGate, queueGate] where !gate.isOpen(now) { wait = min(wait, gate.until - now) }
+            _ = wake.wait(timeout: .now() + max(0.01, min(wait, rescanInterval)))
+        }
+    }
+
+    private func work(_ record: OutboxRecord, storageGate: inout Gate, queueGate: inout Gate) {
+        guard record.state == .store else {
+            let more = outbox.takeDuePublishes(now: Date().timeIntervalSince1970, limit: Self.publishBatch - 1)
+            return publish([record] + more, gate: &queueGate)
+        }
+        guard store(record, gate: &storageGate) else { return }
+        guard record.queue else { return finish(record, "outbox crash stored") }
+        // Stored: publish at once while the record is still `store` on disk. A kill before the
+        // removal stores and publishes it again at the next start (duplicates, never a loss).
+        var error: Error?
+        if queueGate.isOpen(Self.clock) {
+            error = publish(record.crashID, gate: &queueGate)
+            if error == nil { return finish(record, "outbox crash stored", queued: true) }
+        }
+        // The queue did not take it: "stored" becomes durable before the body goes.
+        do {
+            guard let next = try outbox.stored(record) else { return }
+            logger.info("outbox crash stored", metadata: ["crash_id": "\(record.crashID)", "queued": "false"])
+            if let error {
+                outbox.failed(next, error: "\(error)", strike: false, definitive: false, backendDown: !queueGate.isOpen(Self.clock))
+            } else {
+                outbox.idle(next)
+            }
+        } catch {
+            // The new state is not durable: the record stays as it was and the crash is stored
+            // again later (a duplicate write, never a loss).
+            outbox.failed(record, error: "stored, but the outbox could not record it: \(error)", strike: false, definitive: false)
+        }
+    }
+
+    /// Stores the record's crash; false (the record released with its failure) when it is not.
+    private func store(_ record: OutboxRecord, gate: inout Gate) -> Bool {
+        guard let crash = outbox.body(of: record) else {
+            outbox.failed(record, error: "the outbox file cannot be read", strike: true, definitive: true)
+            return false
+        }
+        do {
+            try telemetry.timed(MetricCatalog.storeTime) { try saver.storage.save(crash) }
+        } catch {
+            telemetry.count(MetricCatalog.saveCrash, [("result", "retry")])
+            let definitive = error.isDefinitive
+            // Only a failure while storage otherwise works is this record's fault.
+            let healthy = definitive || !saver.storage.check().isFailing
+            if !healthy { gate.close(Self.clock) }
+            let quarantined = outbox.failed(record, error: "\(error)", strike: healthy, definitive: definitive, backendDown: !healthy)
+            logger.warning("outbox store failed", metadata: ["crash_id": "\(record.crashID)", "error": "\(error)",
+                                                             "attempts": "\(record.attempts + 1)", "quarantined": "\(quarantined)"])
+            return false
+        }
+        gate.reset()
+        saver.storageRecovered()
+        telemetry.count(MetricCatalog.saveCrash, [("result", "success")])
+        telemetry.count(MetricCatalog.savedBytes, by: crash.storedBytes)
+        return true
+    }
+
+    /// nil once the queue confirmed the ID, else the error.
+    private func publish(_ crashID: String, gate: inout Gate) -> Error? {
+        do {
+            try telemetry.timed(MetricCatalog.publishTime) { try publisher.queue.publish(crashID) }
+        } catch {
+            telemetry.count(MetricCatalog.publishCrash, [("result", "retry")])
+            if publisher.queue.check().isFailing { gate.close(Self.clock) }
+            logger.warning("outbox publish failed", metadata: ["crash_id": "\(crashID)", "error": "\(error)"])
+            return error
+        }
+        gate.reset()
+        publisher.queueRecovered()
+        telemetry.count(MetricCatalog.publishCrash, [("result", "success")])
+        return nil
+    }
+
+    /// IDs waiting only to be queued, published in one call where the queue allows (Pub/Sub takes
+    /// up to 1,000 messages a call; 100 keeps a call small). The ones the queue confirmed leave;
+    /// the rest wait their turn.
+    private func publish(_ records: [OutboxRecord], gate: inout Gate) {
+        let (published, failure) = publisher.queue.publish(batch: records.map(\.crashID))
+        for record in records.prefix(published) {
+            telemetry.count(MetricCatalog.publishCrash, [("result", "success")])
+            finish(record, "outbox crash ID queued")
+        }
+        guard let failure else {
+            gate.reset()
+            publisher.queueRecovered()
+            return
+        }
+        telemetry.count(MetricCatalog.publishCrash, [("result", "retry")])
+        if publisher.queue.check().isFailing { gate.close(Self.clock) }
+        logger.warning("outbox publish failed", metadata: ["crash_ids": "\(records.count - published)", "error": "\(failure)"])
+        for record in records.dropFirst(published) {
+            outbox.failed(record, error: "\(failure)", strike: false, definitive: false, backendDown: !gate.isOpen(Self.clock))
+        }
+    }
+
+    static let publishBatch = 100
+
+    /// The record is done: it leaves the outbox.
+    private func finish(_ record: OutboxRecord, _ message: Logger.Message, queued: Bool? = nil) {
+        do {
+            try outbox.remove(record)
+            var metadata: Logger.Metadata = ["crash_id": "\(record.crashID)"]
+            if let queued { metadata["queued"] = "\(queued)" }
+            logger.info(message, metadata: metadata)
+        } catch {
+            // Done, but still recorded: it is worked again later (a counted duplicate, never a loss).
+            outbox.failed(record, error: "done, but the outbox could not remove it: \(error)", strike: false, definitive: false)
+        }
+    }
+
+    /// A backend found down: closed for a growing while (0.5 s doubling to 10 s), open again on
+    /// success. While it is closed no record of that kind is tried; the first one tried after it
+    /// opens is the probe.
+    private struct Gate {
+        var until = 0.0
+        var backoff = Backoff(initial: 0.5, maximum: 10)
+
+        func isOpen(_ now: Double) -> Bool { now >= until }
+        mutating func close(_ now: Double) { until = now + backoff.next() }
+        mutating func reset() { until = 0; backoff.reset() }
+    }
+}
