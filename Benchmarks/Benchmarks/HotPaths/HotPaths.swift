@@ -9,7 +9,7 @@ import Telemetry
 /// `bench/run` loads the server with). Figures are for reading and comparing, never pass/fail.
 let benchmarks: @Sendable () -> Void = {
     Benchmark.defaultConfiguration = .init(
-        metrics: [.wallClock, .cpuTotal, .mallocCountTotal, .mallocBytesCount, .throughput],
+        metrics: [.wallClock, .mallocCountTotal, .mallocBytesCount, .throughput],
         warmupIterations: 3,
         maxDuration: .seconds(2),
         maxIterations: 100_000
