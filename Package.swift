@@ -34,6 +34,8 @@ let package = Package(
         .executable(name: "breakwater", targets: ["breakwater"]),
         // For the fuzzer package in Fuzz/.
         .library(name: "Collector", targets: ["Collector"]),
+        // For the micro-benchmarks in Benchmarks/ (the audit line and metric updates).
+        .library(name: "Telemetry", targets: ["Telemetry"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.80.0"),
