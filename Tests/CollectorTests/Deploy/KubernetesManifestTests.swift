@@ -262,7 +262,10 @@ struct CheckConfigRun {
 
         let result = try Tools.run(Tools.breakwater, ["check-config"], cwd: Tools.root.path, environment: environment)
         let output = result.output
-        try #require(result.status == 0 || (result.status == 1 && (output.contains("reachable") || output.contains("cannot connect"))),
+        // The backends point at a closed port: check-config reports them down (exit 1) and that is
+        // all it may complain about.
+        let down = output.split(separator: "\n").filter { $0.hasPrefix("check ") && $0.contains(": error: ") }
+        try #require(result.status == 0 || (result.status == 1 && !down.isEmpty && down.allSatisfy { $0.contains("refused") || $0.contains("reconnecting") }),
                      "check-config refused the rendered configuration: \(output)")
         for line in output.split(separator: "\n") {
             guard let equals = line.firstIndex(of: "="), line.first?.isUppercase == true else { continue }

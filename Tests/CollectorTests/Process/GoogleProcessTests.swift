@@ -58,8 +58,10 @@ import Testing
             "GOOGLE_APPLICATION_CREDENTIALS": keyFile,
             "SAVE_BUDGET": "1",
         ])
-        // The token endpoint is down: an outage, so the configuration itself is fine.
-        #expect(status == 0, "\(output)")
+        // The token endpoint is down: an outage, which check-config reports (exit 1), not a
+        // configuration error (exit 2).
+        #expect(status == 1, "\(output)")
+        #expect(output.contains("check storage: error: "), "\(output)")
         #expect(output.contains("CRASHSTORAGE=gcs  # CRASHMOVER_CRASHSTORAGE_CLASS (Antenna)"))
         #expect(output.contains("CRASHSTORAGE_GCS_BUCKET=antennabucket  # CRASHMOVER_CRASHSTORAGE_BUCKET_NAME (Antenna)"))
         #expect(output.contains("CRASHQUEUE=null  # CRASHQUEUE"))
