@@ -18,6 +18,8 @@ public final class GoogleAPIClient: Sendable {
     public let credentials: AccessTokenCache?
     private let http: HTTPClient
     private let requestTimeout: TimeAmount
+    /// Added to a request's deadline per MiB of body, as for S3: a big dump is not refused for being big.
+    private let timeoutPerMiB: Double
 
     public struct InvalidAddress: Error, CustomStringConvertible {
         public let description: String
@@ -26,7 +28,8 @@ public final class GoogleAPIClient: Sendable {
     /// - Parameters:
     ///   - baseURL: scheme, host and port, no path.
     ///   - requestTimeout: seconds allowed to each request, connecting included.
-    public init(baseURL: String, credentials: AccessTokenCache?, requestTimeout: Double) throws {
+    ///   - timeoutPerMiB: seconds added to a request's deadline per MiB of its body.
+    public init(baseURL: String, credentials: AccessTokenCache?, requestTimeout: Double, timeoutPerMiB: Double = 0) throws {
         guard let url = URLComponents(string: baseURL), let scheme = url.scheme?.lowercased(), ["http", "https"].contains(scheme),
               let host = url.host, !host.isEmpty, url.path.isEmpty || url.path == "/" else {
             throw InvalidAddress(description: "expected http(s)://host[:port], got \(baseURL.debugDescription)")
@@ -34,21 +37,22 @@ public final class GoogleAPIClient: Sendable {
         self.baseURL = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
         self.credentials = credentials
         self.requestTimeout = .nanoseconds(Int64(requestTimeout * 1e9))
+        self.timeoutPerMiB = timeoutPerMiB
         http = Self.makeHTTPClient(timeout: self.requestTimeout)
     }
 
     /// A client as configured: plain HTTP without credentials to an emulator (`host:port`, or a
     /// URL as `STORAGE_EMULATOR_HOST` often is), else `service` with Application Default Credentials.
     public static func configured(_ config: CollectorConfiguration, emulator: String, emulatorVariable: String, service: String,
-                                  timeout: Double) throws -> GoogleAPIClient {
+                                  timeout: Double, timeoutPerMiB: Double = 0) throws -> GoogleAPIClient {
         do {
             if !emulator.isEmpty {
                 let url = emulator.contains("://") ? emulator : "http://\(emulator)"
-                return try GoogleAPIClient(baseURL: url, credentials: nil, requestTimeout: timeout)
+                return try GoogleAPIClient(baseURL: url, credentials: nil, requestTimeout: timeout, timeoutPerMiB: timeoutPerMiB)
             }
             let credentials = try ApplicationDefaultCredentials.tokenCache(keyFile: config.googleApplicationCredentials,
                                                                            metadataHost: config.gceMetadataHost)
-            return try GoogleAPIClient(baseURL: service, credentials: credentials, requestTimeout: timeout)
+            return try GoogleAPIClient(baseURL: service, credentials: credentials, requestTimeout: timeout, timeoutPerMiB: timeoutPerMiB)
         } catch let error as InvalidAddress {
             throw Backends.StartupError("\(emulatorVariable): \(error)")
         }
@@ -84,7 +88,8 @@ public final class GoogleAPIClient: Sendable {
             if let contentType { headers.add(name: "Content-Type", value: contentType) }
             let request = try HTTPClient.Request(url: baseURL + pathAndQuery, method: method, headers: headers,
                                                  body: body.map { .byteBuffer($0) })
-            return http.execute(request: request, deadline: .now() + requestTimeout).map {
+            let allowance = TimeAmount.nanoseconds(Int64(timeoutPerMiB * Double(body?.readableBytes ?? 0) / 1_048_576 * 1e9))
+            return http.execute(request: request, deadline: .now() + requestTimeout + allowance).map {
                 Response(status: Int($0.status.code), body: $0.body ?? ByteBuffer())
             }
         } catch {

@@ -311,15 +311,7 @@ struct FaultSuiteTests {
         let started = Date()
         let base = try Tools.temporaryFolder("fault-overload")
         defer { try? FileManager.default.removeItem(atPath: base) }
-        let root = base + "/crashes", folder = base + "/store", blocker = base + "/down"
-        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-        _ = FileManager.default.createFile(atPath: blocker, contents: Data("storage is down\n".utf8))
-        /// Points the root at `target`, atomically (a new link renamed over the old one).
-        func pointRoot(at target: String) throws {
-            let link = base + "/link-\(UUID().uuidString)"
-            guard symlink(target, link) == 0, rename(link, root) == 0 else { throw POSIXError(.EIO) }
-        }
-        try pointRoot(at: folder)
+        let storage = try SwitchableRoot(in: base), root = storage.root
         let spoolDir = base + "/spool"
         let truth = FilesystemTruth(root: root)
         let maxInflight = 8 << 20
@@ -340,7 +332,7 @@ struct FaultSuiteTests {
         dump += (0..<(1 << 20) - dump.count).map { _ in UInt8.random(in: 0...255) }
         let stream = CrashStream(port: process.port, clients: clients, pause: 0, dump: dump)
         try await stream.runThroughOutage(lead: Self.lead + 1, window: Self.window,
-                                          cut: { try pointRoot(at: blocker) }, restore: { try pointRoot(at: folder) })
+                                          cut: storage.down, restore: storage.up)
         let peak = process.memory("VmHWM") ?? 0
         _ = await Self.waitUntil(60) { ((try? Self.spooledCrashIDs(spoolDir).count) ?? 1) == 0 }
         let spoolLeft = try Self.spooledCrashIDs(spoolDir).count
@@ -577,14 +569,7 @@ struct FaultSuiteTests {
         let started = Date()
         let base = try Tools.temporaryFolder("fault-drain")
         defer { try? FileManager.default.removeItem(atPath: base) }
-        let root = base + "/crashes", folder = base + "/store", blocker = base + "/down"
-        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-        _ = FileManager.default.createFile(atPath: blocker, contents: Data("storage is down\n".utf8))
-        func pointRoot(at target: String) throws {
-            let link = base + "/link-\(UUID().uuidString)"
-            guard symlink(target, link) == 0, rename(link, root) == 0 else { throw POSIXError(.EIO) }
-        }
-        try pointRoot(at: folder)
+        let storage = try SwitchableRoot(in: base), root = storage.root
         let queue = try QueueTruth()
         defer { queue.delete() }
         let spoolDir = base + "/spool"
@@ -596,12 +581,12 @@ struct FaultSuiteTests {
         let truth = FilesystemTruth(root: root)
         var process = try await CollectorProcess(environment: environment, logFile: base + "/0.log")
         let stream = CrashStream(port: process.port, clients: 2, pause: 0.02)
-        try pointRoot(at: blocker)
+        try storage.down()
         stream.start()
         try await stream.run(for: Self.window)
         await stream.stop()
         let spooled = Outbox.list(directory: spoolDir).count
-        try pointRoot(at: folder)
+        try storage.up()
         _ = await Self.waitUntil(30) { Outbox.list(directory: spoolDir).count < spooled - 5 }
         let signalled = Date()
         process.signal(SIGTERM)

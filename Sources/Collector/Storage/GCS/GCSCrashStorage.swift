@@ -30,9 +30,10 @@ public final class GCSCrashStorage: CrashStorage {
         guard !config.gcsBucket.isEmpty else {
             throw Backends.StartupError("CRASHSTORAGE=gcs needs CRASHSTORAGE_GCS_BUCKET (or Antenna's CRASHMOVER_CRASHSTORAGE_BUCKET_NAME)")
         }
-        // A quarter of the save budget per request leaves room for retries, as with S3.
+        // As for S3: a floor per request plus an allowance per MiB of the object.
         let client = try GoogleAPIClient.configured(config, emulator: config.storageEmulatorHost, emulatorVariable: "STORAGE_EMULATOR_HOST",
-                                                    service: "https://storage.googleapis.com", timeout: max(config.saveBudget / 4, 0.5))
+                                                    service: "https://storage.googleapis.com", timeout: config.storageTimeout,
+                                                    timeoutPerMiB: config.storageTimeoutPerMiB)
         let storage = GCSCrashStorage(client: client, bucket: config.gcsBucket, telemetry: telemetry)
         try storage.verifyAtStartup()
         return storage
