@@ -36,22 +36,23 @@ public struct AuditRecord: Sendable {
         self.extra = extra
     }
 
-    var metadata: Logger.Metadata {
-        var m: Logger.Metadata = [
-            "type": "crash",
-            "msg": .string("\(crashID ?? "-"): \(outcome.rawValue)"),
-            "endpoint": .string(endpoint),
-            "outcome": .string(outcome.rawValue),
-            "rule": .string(rule ?? ""),
-            "reason": .string(reason ?? ""),
-            "payload_size": .stringConvertible(payloadSize),
-            "dumps": .array(dumps.map { .string($0) }),
-            "duration_ms": .stringConvertible((durationMs * 1000).rounded() / 1000),
-            "status": .stringConvertible(status),
+    /// The line's fields, unsorted (`extra` names are the endpoints' own, never a schema field's).
+    var fields: [(key: String, value: Logger.MetadataValue)] {
+        var fields: [(key: String, value: Logger.MetadataValue)] = [
+            ("msg", .string("\(crashID ?? "-"): \(outcome.rawValue)")),
+            ("endpoint", .string(endpoint)),
+            ("outcome", .string(outcome.rawValue)),
+            ("rule", .string(rule ?? "")),
+            ("reason", .string(reason ?? "")),
+            ("payload_size", .stringConvertible(payloadSize)),
+            ("dumps", .array(dumps.map { .string($0) })),
+            ("duration_ms", .stringConvertible((durationMs * 1000).rounded() / 1000)),
+            ("status", .stringConvertible(status)),
         ]
-        if let crashID { m["crash_id"] = .string(crashID) }
-        if let queued { m["queued"] = .stringConvertible(queued) }
-        for (k, v) in extra { m[k] = .string(v) }
-        return m
+        fields.reserveCapacity(fields.count + 2 + extra.count)
+        if let crashID { fields.append(("crash_id", .string(crashID))) }
+        if let queued { fields.append(("queued", .stringConvertible(queued))) }
+        for (k, v) in extra { fields.append((k, .string(v))) }
+        return fields
     }
 }

@@ -3,7 +3,9 @@ public enum JSONString {
     public static func append(_ s: String, to out: inout String) {
         out += "\""
         // Most strings need no escaping: append them whole.
-        if !s.utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) {
+        let clean = s.utf8.withContiguousStorageIfAvailable { !$0.contains(where: needsEscape) }
+            ?? !s.utf8.contains(where: needsEscape)
+        if clean {
             out += s
             out += "\""
             return
@@ -22,5 +24,10 @@ public enum JSONString {
             }
         }
         out += "\""
+    }
+
+    @inline(__always)
+    private static func needsEscape(_ byte: UInt8) -> Bool {
+        byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\")
     }
 }

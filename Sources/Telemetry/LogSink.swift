@@ -6,22 +6,33 @@ import Glibc
 /// Where formatted log lines go. One complete line per call.
 public protocol LogSink: Sendable {
     func write(line: String)
+    /// Writes whatever the sink still holds (shutdown).
+    func flush()
+}
+
+extension LogSink {
+    public func flush() {}
 }
 
 /// Log lines to stdout, one `write(2)` per line so lines from many threads never interleave.
+/// Tools use it; the server queues its lines through `BufferedLogSink`.
 public struct StdoutLogSink: LogSink {
     public init() {}
 
     public func write(line: String) {
         var line = line
-        line.withUTF8 { buf in
-            var offset = 0
-            while offset < buf.count {
-                let n = Glibc.write(1, buf.baseAddress! + offset, buf.count - offset)
-                if n <= 0 { if errno == EINTR { continue } else { return } }
-                offset += n
-            }
-        }
+        line.withUTF8 { writeAll(to: 1, UnsafeRawBufferPointer($0)) }
+    }
+}
+
+/// Writes all of `bytes` to `fd`, retrying short writes and interrupted calls; gives up silently
+/// on any other error (a log line has nowhere else to go).
+func writeAll(to fd: Int32, _ bytes: UnsafeRawBufferPointer) {
+    var offset = 0
+    while offset < bytes.count {
+        let n = Glibc.write(fd, bytes.baseAddress! + offset, bytes.count - offset)
+        if n <= 0 { if errno == EINTR { continue } else { return } }
+        offset += n
     }
 }
 

@@ -1,5 +1,8 @@
 import Foundation
 import Logging
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// A swift-log handler writing mozlog JSON lines:
 /// `{"Timestamp":…,"Type":…,"Logger":"breakwater","Hostname":…,"EnvVersion":"2.0","Severity":…,"Pid":…,"Fields":{…}}`.
@@ -12,14 +15,26 @@ public struct MozlogHandler: LogHandler {
     private let sink: LogSink
     private let host: HostFields
 
-    /// Process-wide fields, computed once.
+    /// Process-wide fields, computed once, and the constant part of every line they make.
     struct HostFields: Sendable {
         let hostname: String
         let pid: Int32
         let dyno: String?
+        /// From `"Logger"` to `"Severity":`, the same on every line.
+        let middle: String
         static let current = HostFields(hostname: ProcessInfo.processInfo.hostName,
                                         pid: ProcessInfo.processInfo.processIdentifier,
                                         dyno: ProcessInfo.processInfo.environment["DYNO"])
+
+        init(hostname: String, pid: Int32, dyno: String?) {
+            self.hostname = hostname
+            self.pid = pid
+            self.dyno = dyno
+            var middle = ",\"Logger\":\"breakwater\",\"Hostname\":"
+            JSONString.append(hostname, to: &middle)
+            middle += ",\"EnvVersion\":\"2.0\",\"Severity\":"
+            self.middle = middle
+        }
     }
 
     public init(label: String, sink: LogSink, level: Logger.Level) {
@@ -40,22 +55,36 @@ public struct MozlogHandler: LogHandler {
         var type = label
         if case .string(let t)? = fields.removeValue(forKey: "type") { type = t }
         if fields["msg"] == nil, !event.message.description.isEmpty { fields["msg"] = .string(event.message.description) }
-        if let dyno = host.dyno { fields["dyno"] = .string(dyno) }
+        sink.write(line: Self.line(type: type, level: event.level, fields: Array(fields), host: host))
+    }
 
+    /// One mozlog line, newline included. `fields` in any order (they are written sorted by name)
+    /// and without duplicates; the dyno, when there is one, is added.
+    static func line(type: String, level: Logger.Level, fields: [(key: String, value: Logger.MetadataValue)],
+                     host: HostFields = .current) -> String {
+        var fields = fields
+        if let dyno = host.dyno { fields.append((key: "dyno", value: .string(dyno))) }
+        fields.sort { $0.key < $1.key }
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
         var out = "{\"Timestamp\":"
-        out += String(UInt64(Date().timeIntervalSince1970 * 1_000_000_000))
+        out.reserveCapacity(512)
+        out += String(UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec))
         out += ",\"Type\":"
         JSONString.append(type, to: &out)
-        out += ",\"Logger\":\"breakwater\",\"Hostname\":"
-        JSONString.append(host.hostname, to: &out)
-        out += ",\"EnvVersion\":\"2.0\",\"Severity\":"
-        out += String(Self.syslogSeverity(event.level))
+        out += host.middle
+        out += String(Self.syslogSeverity(level))
         out += ",\"Pid\":"
         out += String(host.pid)
-        out += ",\"Fields\":"
-        Self.append(.dictionary(fields), to: &out)
-        out += "}\n"
-        sink.write(line: out)
+        out += ",\"Fields\":{"
+        for (i, field) in fields.enumerated() {
+            if i > 0 { out += "," }
+            JSONString.append(field.key, to: &out)
+            out += ":"
+            append(field.value, to: &out)
+        }
+        out += "}}\n"
+        return out
     }
 
     static func syslogSeverity(_ level: Logger.Level) -> Int {

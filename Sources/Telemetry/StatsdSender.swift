@@ -6,7 +6,8 @@ import Glibc
 
 /// Sends statsd lines over UDP, batched into datagrams of at most `maxDatagram` bytes.
 /// Never blocks a caller: the socket is non-blocking, a full batch is sent by whoever filled it,
-/// and a timer flushes the rest. A datagram that cannot be sent is dropped and counted.
+/// and a timer flushes the rest, with the lines of every aggregated series (`StatsdSeries`).
+/// A datagram that cannot be sent is dropped and counted.
 // @unchecked: `timer` is only set in init and cancelled in deinit; the rest is immutable or in a Mutex.
 public final class StatsdSender: @unchecked Sendable {
     public static let maxDatagram = 1432
@@ -16,6 +17,9 @@ public final class StatsdSender: @unchecked Sendable {
     private let address: sockaddr_storage
     private let addressLength: socklen_t
     private let droppedCount = Mutex(0)
+    /// One per name and tag set, so a handler made twice for the same series aggregates in one
+    /// place; flushed in the order they were made.
+    private let allSeries = Mutex<(byKey: [String: StatsdSeries], ordered: [StatsdSeries])>(([:], []))
     private let timer: DispatchSourceTimer
 
     /// `host` is resolved once; an unresolvable host makes every datagram a counted drop.
@@ -67,8 +71,26 @@ public final class StatsdSender: @unchecked Sendable {
         if let full { transmit(full) }
     }
 
-    /// Sends whatever is batched now (the timer calls this; so does shutdown).
+    /// The series of `name` and `dimensions`, made on first use.
+    func series(name: String, kind: StatsdSeries.Kind, dimensions: [(String, String)]) -> StatsdSeries {
+        let key = kind.rawValue + "|" + name + dimensions.map { "|" + $0.0 + "=" + $0.1 }.joined()
+        return allSeries.withLock { all in
+            if let existing = all.byKey[key] { return existing }
+            let series = StatsdSeries(name: name, kind: kind, dimensions: dimensions) { [weak self] lines in
+                lines.forEach { self?.send($0) }
+            }
+            all.byKey[key] = series
+            all.ordered.append(series)
+            return series
+        }
+    }
+
+    /// Sends what every series aggregated, and whatever is batched, now (the timer calls this;
+    /// so does shutdown).
     public func flush() {
+        for series in allSeries.withLock({ $0.ordered }) {
+            series.drain().forEach(send)
+        }
         let pending: [UInt8] = batch.withLock { batch in
             defer { batch.removeAll(keepingCapacity: true) }
             return batch

@@ -15,15 +15,21 @@ public final class Telemetry: Sendable {
     public let prometheus: PrometheusNaming?
     public let logLevel: Logger.Level
     private let sink: LogSink
-    private let auditLogger: Logger
     private let stageLogger: Logger
+    /// A metric and its one tag (every catalog metric has at most one), as called.
+    private struct HandlerKey: Hashable {
+        let name: String
+        let kind: MetricCatalog.Kind
+        let tag: String
+        let value: String
+    }
     private struct Handlers {
-        var counters: [String: CounterHandler] = [:]
-        var recorders: [String: RecorderHandler] = [:]
-        var timers: [String: TimerHandler] = [:]
+        var counters: [HandlerKey: CounterHandler] = [:]
+        var recorders: [HandlerKey: RecorderHandler] = [:]
+        var timers: [HandlerKey: TimerHandler] = [:]
     }
     private let handlers = Mutex(Handlers())
-    private let statsdDropsReported = Mutex(0)
+    private let troublesReported = Mutex((0, 0))
 
     /// - Parameters:
     ///   - statsd: where statsd lines go; nil sends none.
@@ -40,7 +46,6 @@ public final class Telemetry: Sendable {
         if let prometheus { factories.insert(prometheus, at: 0) }
         if let statsd { factories.insert(StatsdMetricsFactory(sender: statsd, prefix: prefix), at: 0) }
         metricsFactory = factories.count == 1 ? factories[0] : MultiplexMetricsHandler(factories: factories)
-        auditLogger = Logger(label: "breakwater.audit") { MozlogHandler(label: $0, sink: sink, level: .info) }
         stageLogger = Logger(label: "breakwater.stage") { MozlogHandler(label: $0, sink: sink, level: logLevel) }
     }
 
@@ -63,23 +68,23 @@ public final class Telemetry: Sendable {
         MetricsSystem.bootstrap(metricsFactory)
     }
 
-    public func count(_ name: String, _ dimensions: [(String, String)] = [], by amount: Int = 1) {
-        handler(\.counters, name, name, dimensions) { metricsFactory.makeCounter(label: $0, dimensions: $1) }
+    public func count(_ name: String, _ tag: (String, String)? = nil, by amount: Int = 1) {
+        handler(\.counters, name, .counter, tag) { metricsFactory.makeCounter(label: name, dimensions: $0) }
             .increment(by: Int64(amount))
     }
 
-    public func gauge(_ name: String, _ value: Double, _ dimensions: [(String, String)] = []) {
-        handler(\.recorders, name, name + "|g", dimensions) { metricsFactory.makeRecorder(label: name, dimensions: $1, aggregate: false) }
+    public func gauge(_ name: String, _ value: Double, _ tag: (String, String)? = nil) {
+        handler(\.recorders, name, .gauge, tag) { metricsFactory.makeRecorder(label: name, dimensions: $0, aggregate: false) }
             .record(value)
     }
 
-    public func histogram(_ name: String, _ value: Double, _ dimensions: [(String, String)] = []) {
-        handler(\.recorders, name, name + "|h", dimensions) { metricsFactory.makeRecorder(label: name, dimensions: $1, aggregate: true) }
+    public func histogram(_ name: String, _ value: Double, _ tag: (String, String)? = nil) {
+        handler(\.recorders, name, .histogram, tag) { metricsFactory.makeRecorder(label: name, dimensions: $0, aggregate: true) }
             .record(value)
     }
 
-    public func time(_ name: String, nanoseconds: UInt64, _ dimensions: [(String, String)] = []) {
-        handler(\.timers, name, name, dimensions) { metricsFactory.makeTimer(label: $0, dimensions: $1) }
+    public func time(_ name: String, nanoseconds: UInt64, _ tag: (String, String)? = nil) {
+        handler(\.timers, name, .timer, tag) { metricsFactory.makeTimer(label: name, dimensions: $0) }
             .recordNanoseconds(Int64(nanoseconds))
     }
 
@@ -93,11 +98,13 @@ public final class Telemetry: Sendable {
     /// One pipeline stage of one crash (decode, throttle, identify, store, publish): a structured
     /// line with the crash ID once it exists, the stage and its duration; `debug` when the stage
     /// succeeded, so `LOG_LEVEL=debug` traces a crash stage by stage, `warning` when it did not.
+    /// `extra` is only built when the line is written: at the default level a successful stage
+    /// costs nothing.
     public func stage(_ stage: String, crashID: String?, nanoseconds: UInt64, failure: String? = nil,
-                      _ extra: Logger.Metadata = [:]) {
+                      _ extra: @autoclosure () -> Logger.Metadata = [:]) {
         let level: Logger.Level = failure == nil ? .debug : .warning
         guard level >= logLevel else { return }
-        var fields = extra
+        var fields = extra()
         fields["stage"] = .string(stage)
         if let crashID { fields["crash_id"] = .string(crashID) }
         fields["duration_ms"] = .stringConvertible((Double(nanoseconds) / 1000).rounded() / 1000)
@@ -106,37 +113,48 @@ public final class Telemetry: Sendable {
     }
 
     /// Writes the audit line of one crash.
+    /// Formatted here and handed to the sink whole (no swift-log handler in between: it is the
+    /// one line every crash writes).
     public func audit(_ record: AuditRecord) {
-        auditLogger.info("crash", metadata: record.metadata)
+        sink.write(line: MozlogHandler.line(type: "crash", level: .info, fields: record.fields))
     }
 
-    /// Counts the statsd datagrams dropped since the last call as `statsd.dropped`: the sender only
-    /// keeps a total, and cannot report through itself what it failed to send. Called periodically.
-    public func reportStatsdDrops() {
-        guard let statsd else { return }
-        let total = statsd.dropped
-        let new = statsdDropsReported.withLock { reported in
-            defer { reported = total }
-            return total - reported
+    /// Counts what telemetry could not do smoothly since the last call: statsd datagrams dropped
+    /// (`statsd.dropped`) and log lines whose caller found the log buffer full and waited
+    /// (`log.blocked`). The sender and the sink keep totals only, and cannot report through
+    /// themselves. Called periodically.
+    public func reportOwnTroubles() {
+        let totals = (statsd?.dropped ?? 0, (sink as? BufferedLogSink)?.blockedWrites ?? 0)
+        let new = troublesReported.withLock { reported in
+            defer { reported = totals }
+            return (totals.0 - reported.0, totals.1 - reported.1)
         }
-        if new > 0 { count(MetricCatalog.statsdDropped, by: new) }
+        if new.0 > 0 { count(MetricCatalog.statsdDropped, by: new.0) }
+        if new.1 > 0 { count(MetricCatalog.logBlocked, by: new.1) }
     }
 
-    /// Sends batched statsd lines now (shutdown).
-    public func flush() { statsd?.flush() }
+    /// Sends batched statsd lines and writes queued log lines now (shutdown).
+    public func flush() {
+        statsd?.flush()
+        sink.flush()
+    }
 
-    /// The cached handler of a metric and tag set. Closed tag values are checked against the
-    /// catalog first, so neither the cache nor any backend grows with what clients send.
-    private func handler<H: Sendable>(_ cache: WritableKeyPath<Handlers, [String: H]>, _ name: String, _ key: String,
-                            _ dimensions: [(String, String)], make: (String, [(String, String)]) -> H) -> H {
-        let dimensions = dimensions.map { ($0.0, MetricCatalog.allowed(name, tag: $0.0, $0.1)) }
-        var key = key
-        for (k, v) in dimensions { key += "|" + k + "=" + v }
+    /// The handler of a metric and tag, resolved once: later calls cost one lookup. A closed tag
+    /// value is checked against the catalog on first use, and only a value the catalog allows is
+    /// cached as called; any other shares the `other` handler, so neither the cache nor any backend
+    /// grows with what clients send.
+    private func handler<H: Sendable>(_ cache: WritableKeyPath<Handlers, [HandlerKey: H]>, _ name: String,
+                                      _ kind: MetricCatalog.Kind, _ tag: (String, String)?,
+                                      make: ([(String, String)]) -> H) -> H {
+        let key = HandlerKey(name: name, kind: kind, tag: tag?.0 ?? "", value: tag?.1 ?? "")
+        if let found = handlers.withLock({ $0[keyPath: cache][key] }) { return found }
+        let allowed = tag.map { MetricCatalog.allowed(name, tag: $0.0, $0.1) } ?? ""
+        let stored = HandlerKey(name: name, kind: kind, tag: key.tag, value: allowed)
         return handlers.withLock { handlers in
-            if let h = handlers[keyPath: cache][key] { return h }
-            let h = make(name, dimensions)
-            handlers[keyPath: cache][key] = h
-            return h
+            if let found = handlers[keyPath: cache][stored] { return found }
+            let made = make(tag.map { [($0.0, allowed)] } ?? [])
+            handlers[keyPath: cache][stored] = made
+            return made
         }
     }
 }

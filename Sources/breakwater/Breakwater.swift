@@ -24,8 +24,9 @@ func loadConfiguration() async throws -> CollectorConfiguration {
     }
 }
 
-func makeTelemetry(_ config: CollectorConfiguration) -> Telemetry {
-    Telemetry(logLevel: Logger.Level(rawValue: config.logLevel) ?? .info,
+/// - Parameter sink: the server queues its lines for a writer thread; tools write them directly.
+func makeTelemetry(_ config: CollectorConfiguration, sink: LogSink = StdoutLogSink()) -> Telemetry {
+    Telemetry(sink: sink, logLevel: Logger.Level(rawValue: config.logLevel) ?? .info,
               statsd: StatsdSender(host: config.statsdHost, port: config.statsdPort),
               prefix: config.statsdPrefix,
               prometheus: PrometheusNaming())
@@ -36,8 +37,9 @@ struct Serve: AsyncParsableCommand {
 
     func run() async throws {
         let config = try await loadConfiguration()
-        let telemetry = makeTelemetry(config)
+        let telemetry = makeTelemetry(config, sink: BufferedLogSink())
         telemetry.bootstrapGlobally()
+        defer { telemetry.flush() }
         InflightBytes.returnLargeBuffersToTheSystem()
         let logger = telemetry.logger("breakwater")
         let collector: Collector
@@ -61,6 +63,7 @@ struct CollectorService: Service {
 
     func run() async throws {
         _ = try await collector.start()
+        InflightBytes.releaseStartupGarbage()
         try? await gracefulShutdown()
         await collector.shutdown()
     }

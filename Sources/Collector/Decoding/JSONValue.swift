@@ -47,15 +47,21 @@ public indirect enum JSONValue: Equatable, Sendable {
             }
             out += "]"
         case .object(let o):
-            out += "{"
-            for (i, key) in o.keys.sorted().enumerated() {
-                if i > 0 { out += "," }
-                JSONValue.writeString(key, to: &out)
-                out += ":"
-                o[key]!.write(to: &out)
-            }
-            out += "}"
+            // Sorted pairs, not sorted keys: no second hash lookup per member.
+            JSONValue.writeObject(o.sorted(by: { $0.key < $1.key }), to: &out)
         }
+    }
+
+    /// An object from members already in the order to write (unique keys).
+    public static func writeObject(_ members: [(key: String, value: JSONValue)], to out: inout String) {
+        out += "{"
+        for (i, member) in members.enumerated() {
+            if i > 0 { out += "," }
+            writeString(member.key, to: &out)
+            out += ":"
+            member.value.write(to: &out)
+        }
+        out += "}"
     }
 
     static func writeString(_ s: String, to out: inout String) { JSONString.append(s, to: &out) }

@@ -16,36 +16,68 @@ public enum DurableFile {
         public var description: String { "\(operation) \(path): \(String(cString: strerror(errno)))" }
     }
 
-    /// Writes `bytes` to `path` durably (the folder must exist). With `syncingFolder: false` the
-    /// file's bytes are durable but its name is not until the caller calls `syncFolder`: a writer
-    /// of several files into one folder pays for one folder fsync.
-    public static func write(_ bytes: ByteBuffer, to path: String, syncingFolder: Bool = true) throws {
-        let folder = (path as NSString).deletingLastPathComponent
-        let temporary = "\(folder)/.tmp-\(getpid())-\(UInt64.random(in: 0...UInt64.max))"
-        let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw Failure(operation: "create", path: temporary, errno: errno) }
-        do {
-            try writeAll(bytes, to: fd, path: path)
-            // A new file: fdatasync also flushes its size, all that is needed to read it back.
-            guard fdatasync(fd) == 0 else { throw Failure(operation: "fdatasync", path: path, errno: errno) }
-        } catch {
-            close(fd)
-            unlink(temporary)
-            throw error
-        }
-        // close can report a delayed write error (NFS): the bytes are not safe then.
-        guard close(fd) == 0 else {
-            let failure = Failure(operation: "close", path: path, errno: errno)
-            unlink(temporary)
-            throw failure
-        }
-        guard rename(temporary, path) == 0 else {
-            let failure = Failure(operation: "rename", path: path, errno: errno)
-            unlink(temporary)
-            throw failure
-        }
+    /// Writes `bytes` to `path` durably (the folder must exist), its name included.
+    public static func write(_ bytes: ByteBuffer, to path: String) throws {
+        var renamed: [String] = []
+        try writeTogether([(bytes, path)], renamed: &renamed)
         // Until the folder is fsynced the rename itself may not survive a power cut.
-        if syncingFolder { try syncFolder(folder) }
+        try syncFolder((path as NSString).deletingLastPathComponent)
+    }
+
+    /// Writes several files durably, their bytes synced together: each file's writeback starts as
+    /// soon as it is written (`sync_file_range`), and only then is each one fdatasynced, so the
+    /// disk takes all their data at once and the first fdatasync's journal commit covers the
+    /// others, instead of one commit per file in turn. The names are durable only after the
+    /// caller's `syncFolder` (one per folder, however many files). Every path it renamed into place is
+    /// appended to `renamed`, also when it throws (the caller decides what to remove); its
+    /// temporary files never outlive the call.
+    public static func writeTogether(_ files: [(bytes: ByteBuffer, path: String)], renamed: inout [String]) throws {
+        var open: [(fd: Int32, temporary: String, path: String)] = []
+        defer {
+            for file in open {
+                close(file.fd)
+                unlink(file.temporary)
+            }
+        }
+        for (bytes, path) in files {
+            let temporary = temporaryName(near: path)
+            let fd = Glibc.open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+            guard fd >= 0 else { throw Failure(operation: "create", path: temporary, errno: errno) }
+            open.append((fd, temporary, path))
+            try writeAll(bytes, to: fd, path: path)
+            // Only a hint: an error here shows again in fdatasync. A new file: fdatasync below
+            // also flushes its size, all that is needed to read it back.
+            _ = startWriteback?(fd, 0, 0, 2)  // SYNC_FILE_RANGE_WRITE
+        }
+        for file in open {
+            guard fdatasync(file.fd) == 0 else { throw Failure(operation: "fdatasync", path: file.path, errno: errno) }
+        }
+        while let file = open.first {
+            open.removeFirst()
+            // close can report a delayed write error (NFS): the bytes are not safe then.
+            guard close(file.fd) == 0 else {
+                let failure = Failure(operation: "close", path: file.path, errno: errno)
+                unlink(file.temporary)
+                throw failure
+            }
+            guard rename(file.temporary, file.path) == 0 else {
+                let failure = Failure(operation: "rename", path: file.path, errno: errno)
+                unlink(file.temporary)
+                throw failure
+            }
+            renamed.append(file.path)
+        }
+    }
+
+    /// `sync_file_range(2)`, which the Glibc module does not declare (it needs `_GNU_SOURCE`).
+    private static let startWriteback: (@convention(c) (Int32, Int64, Int64, UInt32) -> Int32)? =
+        dlsym(UnsafeMutableRawPointer(bitPattern: 0), "sync_file_range").map {
+            unsafeBitCast($0, to: (@convention(c) (Int32, Int64, Int64, UInt32) -> Int32).self)
+        }
+
+    /// A hidden name in `path`'s folder, unique across processes and threads.
+    private static func temporaryName(near path: String) -> String {
+        "\((path as NSString).deletingLastPathComponent)/.tmp-\(getpid())-\(UInt64.random(in: 0...UInt64.max))"
     }
 
     /// Writes every byte to `fd`: a full disk (ENOSPC) or any error other than EINTR throws, so

@@ -172,20 +172,20 @@ final class RequestCollector: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     private func overloaded(route: Router.Route, reason: String, bytes: Int) {
-        context.telemetry.count(MetricCatalog.overload, [("reason", reason)])
+        context.telemetry.count(MetricCatalog.overload, ("reason", reason))
         if route.endpoint != nil { report(route: route, response: route.overload, reason: reason, bytes: bytes) }
     }
 
     /// The audit line and metrics of a crash refused by the front before reaching a worker.
     private func report(route: Router.Route, response: CollectorResponse, reason: String, bytes: Int) {
         let t = context.telemetry
-        t.count(MetricCatalog.incomingCrash, [("endpoint", route.endpoint!)])
+        t.count(MetricCatalog.incomingCrash, ("endpoint", route.endpoint!))
         // Busy is 503, or 429 for Sentry clients.
         let busy = response.status == 503 || response.status == 429
         if busy {
-            if reason != "queue_full" { t.count(MetricCatalog.overload, [("reason", reason)]) }
+            if reason != "queue_full" { t.count(MetricCatalog.overload, ("reason", reason)) }
         } else {
-            t.count(MetricCatalog.malformed, [("reason", reason)])
+            t.count(MetricCatalog.malformed, ("reason", reason))
         }
         let outcome: AuditRecord.Outcome = response.status == 413 ? .too_large : busy ? .retry_later : .malformed
         t.audit(AuditRecord(endpoint: route.endpoint!, outcome: outcome, reason: reason, payloadSize: bytes, status: response.status))
@@ -196,7 +196,7 @@ final class RequestCollector: ChannelInboundHandler, RemovableChannelHandler {
         var headers = HTTPHeaders(response.headers.map { ($0.name, $0.value) })
         headers.replaceOrAdd(name: "Content-Length", value: String(response.body.readableBytes))
         headers.replaceOrAdd(name: "Connection", value: keepAlive ? "keep-alive" : "close")
-        context.telemetry.count(MetricCatalog.response, [("status", String(response.status))])
+        context.telemetry.count(MetricCatalog.response, ("status", String(response.status)))
         ctx.write(wrapOutboundOut(.head(HTTPResponseHead(version: version, status: .init(statusCode: response.status), headers: headers))), promise: nil)
         ctx.write(wrapOutboundOut(.body(.byteBuffer(response.body))), promise: nil)
         let done = ctx.writeAndFlush(wrapOutboundOut(.end(nil)))

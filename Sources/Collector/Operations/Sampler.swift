@@ -37,9 +37,9 @@ public final class Sampler: Sendable {
                 for (name, check) in checks {
                     let healthy: Bool
                     if case .error = check() { healthy = false } else { healthy = true }
-                    telemetry.gauge(MetricCatalog.heartbeat, healthy ? 1 : 0, [("check", name)])
+                    telemetry.gauge(MetricCatalog.heartbeat, healthy ? 1 : 0, ("check", name))
                 }
-                telemetry.reportStatsdDrops()
+                telemetry.reportOwnTroubles()
             }
             source.resume()
             timer = source

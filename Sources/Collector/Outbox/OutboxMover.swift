@@ -123,7 +123,7 @@ public final class OutboxMover: Sendable {
         do {
             try telemetry.timed(MetricCatalog.storeTime) { try saver.storage.save(crash) }
         } catch {
-            telemetry.count(MetricCatalog.saveCrash, [("result", "retry")])
+            telemetry.count(MetricCatalog.saveCrash, ("result", "retry"))
             let definitive = error.isDefinitive
             // Only a failure while storage otherwise works is this record's fault.
             let healthy = definitive || !saver.storage.check().isFailing
@@ -135,7 +135,7 @@ public final class OutboxMover: Sendable {
         }
         gate.reset()
         saver.storageRecovered()
-        telemetry.count(MetricCatalog.saveCrash, [("result", "success")])
+        telemetry.count(MetricCatalog.saveCrash, ("result", "success"))
         telemetry.count(MetricCatalog.savedBytes, by: crash.storedBytes)
         return true
     }
@@ -145,14 +145,14 @@ public final class OutboxMover: Sendable {
         do {
             try telemetry.timed(MetricCatalog.publishTime) { try publisher.queue.publish(crashID) }
         } catch {
-            telemetry.count(MetricCatalog.publishCrash, [("result", "retry")])
+            telemetry.count(MetricCatalog.publishCrash, ("result", "retry"))
             if publisher.queue.check().isFailing { gate.close(Self.clock) }
             logger.warning("outbox publish failed", metadata: ["crash_id": "\(crashID)", "error": "\(error)"])
             return error
         }
         gate.reset()
         publisher.queueRecovered()
-        telemetry.count(MetricCatalog.publishCrash, [("result", "success")])
+        telemetry.count(MetricCatalog.publishCrash, ("result", "success"))
         return nil
     }
 
@@ -162,7 +162,7 @@ public final class OutboxMover: Sendable {
     private func publish(_ records: [OutboxRecord], gate: inout Gate) {
         let (published, failure) = publisher.queue.publish(batch: records.map(\.crashID))
         for record in records.prefix(published) {
-            telemetry.count(MetricCatalog.publishCrash, [("result", "success")])
+            telemetry.count(MetricCatalog.publishCrash, ("result", "success"))
             finish(record, "outbox crash ID queued")
         }
         guard let failure else {
@@ -170,7 +170,7 @@ public final class OutboxMover: Sendable {
             publisher.queueRecovered()
             return
         }
-        telemetry.count(MetricCatalog.publishCrash, [("result", "retry")])
+        telemetry.count(MetricCatalog.publishCrash, ("result", "retry"))
         if publisher.queue.check().isFailing { gate.close(Self.clock) }
         logger.warning("outbox publish failed", metadata: ["crash_ids": "\(records.count - published)", "error": "\(failure)"])
         for record in records.dropFirst(published) {

@@ -34,7 +34,7 @@ public final class CrashIntake: Sendable {
                        respondMalformed: (Malformed) -> CollectorResponse,
                        respond: (PipelineOutcome, Decoded) -> CollectorResponse) -> CollectorResponse {
         let start = MonotonicClock.now()
-        telemetry.count(MetricCatalog.incomingCrash, [("endpoint", endpoint)])
+        telemetry.count(MetricCatalog.incomingCrash, ("endpoint", endpoint))
         var audit = AuditRecord(endpoint: endpoint, outcome: .malformed, payloadSize: request.body.readableBytes)
         let response: CollectorResponse
         do {
@@ -55,7 +55,7 @@ public final class CrashIntake: Sendable {
                             ["endpoint": .string(endpoint), "dumps": .array(decoded.report.dumps.map { .string($0.name) })])
             let report = decoded.report
             telemetry.histogram(MetricCatalog.crashSize, Double(report.payloadSize),
-                                [("payload", report.payloadCompressed ? "compressed" : "uncompressed")])
+                                ("payload", report.payloadCompressed ? "compressed" : "uncompressed"))
             let outcome = pipeline.process(report, clientCrashID: decoded.clientCrashID)
             response = respond(outcome, decoded)
             audit.outcome = outcome.auditOutcome
@@ -81,18 +81,18 @@ public final class CrashIntake: Sendable {
                 audit.reason = "storage_unavailable"
             }
         } catch is InflightBytes.Exhausted {
-            telemetry.count(MetricCatalog.overload, [("reason", "memory")])
+            telemetry.count(MetricCatalog.overload, ("reason", "memory"))
             audit.outcome = .retry_later
             audit.reason = "memory"
             response = busy
         } catch let malformed as Malformed {
-            telemetry.count(MetricCatalog.malformed, [("reason", malformed.reason)])
+            telemetry.count(MetricCatalog.malformed, ("reason", malformed.reason))
             audit.outcome = malformed.status == 413 ? .too_large : malformed.status == 401 ? .unauthorized
                 : malformed.status == 403 ? .forbidden : .malformed
             audit.reason = malformed.reason
             response = respondMalformed(malformed)
         } catch {
-            telemetry.count(MetricCatalog.malformed, [("reason", "invalid_payload_structure")])
+            telemetry.count(MetricCatalog.malformed, ("reason", "invalid_payload_structure"))
             audit.reason = "invalid_payload_structure"
             response = respondMalformed(Malformed("invalid_payload_structure"))
         }

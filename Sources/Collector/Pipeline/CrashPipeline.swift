@@ -50,8 +50,8 @@ public final class CrashPipeline: Sendable {
         telemetry.time(MetricCatalog.throttleTime, nanoseconds: elapsed)
         telemetry.stage("throttle", crashID: clientCrashID, nanoseconds: elapsed,
                         ["rule": .string(decision.rule), "result": .string(decision.result.rawValue)])
-        telemetry.count(MetricCatalog.throttle, [("result", decision.result.rawValue)])
-        telemetry.count(MetricCatalog.throttleRule, [("rule", decision.rule)])
+        telemetry.count(MetricCatalog.throttle, ("result", decision.result.rawValue))
+        telemetry.count(MetricCatalog.throttleRule, ("rule", decision.rule))
 
         if decision.result == .reject {
             return .rejected(rule: decision.rule)

@@ -6,15 +6,19 @@ import NIOCore
 /// `submitted_timestamp`, `version: 2` and the collector's `metadata`, as JSON with sorted keys.
 public enum RawCrash {
     public static func json(of report: CrashReport, crashID: String, rule: String, receivedAt: Date) -> [UInt8] {
-        var crash = report.annotations
         var checksums: [String: JSONValue] = [:]
         for dump in report.dumps {
             checksums[dump.name] = .string(sha256Hex(dump.bytes))
         }
-        crash["uuid"] = .string(crashID)
-        crash["submitted_timestamp"] = .string(timestamp(receivedAt))
-        crash["version"] = .number(2)
-        crash["metadata"] = .object([
+        // Members written straight from the annotations: copying the dictionary to add four
+        // keys rehashed every annotation of every crash.
+        var members: [(key: String, value: JSONValue)] = []
+        members.reserveCapacity(report.annotations.count + collectorKeys.count)
+        for member in report.annotations where !collectorKeys.contains(member.key) { members.append(member) }
+        members.append(("uuid", .string(crashID)))
+        members.append(("submitted_timestamp", .string(timestamp(receivedAt))))
+        members.append(("version", .number(2)))
+        members.append(("metadata", .object([
             "payload": .string(report.payloadKind),
             "payload_compressed": .string(report.payloadCompressed ? "1" : "0"),
             "payload_size": .number(Double(report.payloadSize)),
@@ -22,9 +26,16 @@ public enum RawCrash {
             "dump_checksums": .object(checksums),
             "user_agent": .string(report.userAgent),
             "throttle_rule": .string(rule),
-        ])
-        return Array(JSONValue.object(crash).serialized().utf8)
+        ])))
+        members.sort { $0.key < $1.key }
+        var out = ""
+        out.reserveCapacity(4096)
+        JSONValue.writeObject(members, to: &out)
+        return Array(out.utf8)
     }
+
+    /// The keys the collector sets, replacing any annotation of the same name.
+    private static let collectorKeys: Set<String> = ["uuid", "submitted_timestamp", "version", "metadata"]
 
     public static func sha256Hex(_ bytes: ByteBuffer) -> String {
         Hex.encode(bytes.withUnsafeReadableBytes { SHA256.hash(data: $0) })

@@ -37,17 +37,17 @@ public final class QueuePublisher: Sendable {
             while true {
                 do {
                     try queue.publish(crashID)
-                    telemetry.count(MetricCatalog.publishCrash, [("result", "success")])
+                    telemetry.count(MetricCatalog.publishCrash, ("result", "success"))
                     return true
                 } catch {
                     let remaining = deadline.timeIntervalSinceNow
                     if remaining > 0 && !held {
-                        telemetry.count(MetricCatalog.publishCrash, [("result", "retry")])
+                        telemetry.count(MetricCatalog.publishCrash, ("result", "retry"))
                         logger.warning("publish failed; retrying", metadata: ["crash_id": "\(crashID)", "error": "\(error)"])
                         Thread.sleep(forTimeInterval: min(delay.next(), remaining))
                         continue
                     }
-                    telemetry.count(MetricCatalog.publishCrash, [("result", "failure")])
+                    telemetry.count(MetricCatalog.publishCrash, ("result", "failure"))
                     logger.error("publish failed", metadata: ["crash_id": "\(crashID)", "error": "\(error)"])
                     if !held { outageUntil.withLockedValue { $0 = MonotonicClock.now() + UInt64(outageHold * 1e9) } }
                     return false

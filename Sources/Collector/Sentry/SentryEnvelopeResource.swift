@@ -30,7 +30,7 @@ public struct SentryEnvelopeResource: Sendable {
         if case .success(let envelope) = parsed {
             // Item types are client text: known Sentry types pass, anything else is `other`.
             for type in envelope.ignored {
-                sentry.intake.telemetry.count(MetricCatalog.ignoredItem, [("type", MetricCatalog.sentryItemType(type))])
+                sentry.intake.telemetry.count(MetricCatalog.ignoredItem, ("type", MetricCatalog.sentryItemType(type)))
             }
             if !envelope.isCrash {
                 let id = SentryEventReport.eventID(envelope.envelope.headers["event_id"])

@@ -62,7 +62,7 @@ public final class CrashSaver: Sendable {
             while true {
                 do {
                     try storage.save(crash)
-                    telemetry.count(MetricCatalog.saveCrash, [("result", "success")])
+                    telemetry.count(MetricCatalog.saveCrash, ("result", "success"))
                     telemetry.count(MetricCatalog.savedBytes, by: crash.storedBytes)
                     return true
                 } catch {
@@ -70,12 +70,12 @@ public final class CrashSaver: Sendable {
                     let elapsed = Double(MonotonicClock.now() - start) / 1e9
                     // A definitive refusal will not pass by retrying within the budget.
                     guard elapsed + pause < budget, !error.isDefinitive else {
-                        telemetry.count(MetricCatalog.saveCrash, [("result", "failure")])
+                        telemetry.count(MetricCatalog.saveCrash, ("result", "failure"))
                         logger.error("save failed", metadata: ["crash_id": "\(crash.crashID)", "error": "\(error)",
                                                                "attempts": "\(attempt)", "elapsed_ms": "\(Int(elapsed * 1000))"])
                         return false
                     }
-                    telemetry.count(MetricCatalog.saveCrash, [("result", "retry")])
+                    telemetry.count(MetricCatalog.saveCrash, ("result", "retry"))
                     logger.warning("save failed, retrying", metadata: ["crash_id": "\(crash.crashID)", "error": "\(error)",
                                                                        "attempt": "\(attempt)"])
                     Thread.sleep(forTimeInterval: pause)

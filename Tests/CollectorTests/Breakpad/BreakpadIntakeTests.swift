@@ -193,7 +193,7 @@ import CrashClient
         #expect(busy.count >= 2)
         #expect(busy.allSatisfy { $0.body == "Discarded=retry_later" && $0.headers.first(name: "Retry-After") != nil })
         #expect(responses.filter { $0.status == 200 }.count >= 1)
-        #expect(await server.statsd.waitForLine(containing: "breakwater.overload:1|c|#reason:queue_full") != nil)
+        #expect(await server.statsd.waitForCount("breakwater.overload", tags: "reason:queue_full", atLeast: busy.count) == busy.count)
         #expect(server.auditLines().contains { $0["outcome"] as? String == "retry_later" && $0["reason"] as? String == "queue_full" })
         try await server.stop()
     }

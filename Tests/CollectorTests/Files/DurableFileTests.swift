@@ -28,7 +28,8 @@ import Testing
         let errors = NIOLockedValueBox(0)
         DispatchQueue.concurrentPerform(iterations: 64) { i in
             do {
-                try DurableFile.write(ByteBuffer(string: "crash \(i)"), to: root + "/a/b/\(i)", syncingFolder: false)
+                var renamed: [String] = []
+                try DurableFile.writeTogether([(ByteBuffer(string: "crash \(i)"), root + "/a/b/\(i)")], renamed: &renamed)
                 try DurableFile.syncFolder(root + "/a/b")
             } catch {
                 errors.withLockedValue { $0 += 1 }
@@ -45,6 +46,29 @@ import Testing
             } catch {}
         }
         #expect(failures.withLockedValue { $0 } == Array(repeating: "open", count: 8))
+    }
+
+    /// Files written together all arrive under their names; when one of them cannot be written,
+    /// none is renamed into place and no temporary file is left behind.
+    @Test func filesWrittenTogetherArriveTogetherOrNotAtAll() throws {
+        let root = try folder()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        try DurableFile.makeFolder(root + "/dump")
+        try DurableFile.makeFolder(root + "/names")
+        var renamed: [String] = []
+        try DurableFile.writeTogether([(ByteBuffer(string: "one"), root + "/dump/a"), (ByteBuffer(string: "two"), root + "/dump/b"),
+                                       (ByteBuffer(string: "[]"), root + "/names/a")], renamed: &renamed)
+        #expect(renamed == [root + "/dump/a", root + "/dump/b", root + "/names/a"])
+        #expect(FileManager.default.contents(atPath: root + "/dump/b") == Data("two".utf8))
+        #expect(try FileManager.default.contentsOfDirectory(atPath: root + "/dump").sorted() == ["a", "b"])
+
+        renamed = []
+        #expect(throws: DurableFile.Failure.self) {
+            try DurableFile.writeTogether([(ByteBuffer(string: "three"), root + "/dump/c"), (ByteBuffer(string: "x"), root + "/missing/c")],
+                                          renamed: &renamed)
+        }
+        #expect(renamed.isEmpty)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: root + "/dump").sorted() == ["a", "b"], "no c, no temporary")
     }
 
     @Test func aFullDiskIsAnErrorNotAShortFile() throws {

@@ -42,7 +42,7 @@ import Telemetry
 
         telemetry.flush()
         Thread.sleep(forTimeInterval: 0.3)
-        let reconnects = statsd.lines.filter { $0.hasPrefix("breakwater.queue.reconnect:") }.count
+        let reconnects = statsd.counted("breakwater.queue.reconnect")
         #expect(reconnects >= 2, "the first connection and one after the restart")
         #expect(statsd.lines.contains { $0.hasPrefix("breakwater.publish_crash:") && $0.hasSuffix("|c|#result:failure") })
     }

@@ -63,4 +63,24 @@ final class StatsdReceiver: @unchecked Sendable {
         }
         return nil
     }
+
+    /// The total counted so far by counter `name` (prefix included) with exactly `tags`
+    /// (`"type:other"`, or nil for none): the collector sums a counter between flushes, so one
+    /// line may stand for many events.
+    func counted(_ name: String, tags: String? = nil) -> Int {
+        lines.reduce(0) { total, line in
+            let tail = "|c" + (tags.map { "|#" + $0 } ?? "")
+            guard line.hasPrefix(name + ":"), line.hasSuffix(tail) else { return total }
+            return total + (Int(line.dropFirst(name.count + 1).dropLast(tail.count)) ?? 0)
+        }
+    }
+
+    /// Waits until counter `name` with `tags` has counted at least `count`; returns the total then.
+    func waitForCount(_ name: String, tags: String? = nil, atLeast count: Int, timeout: Double = 10) async -> Int {
+        let end = Date().addingTimeInterval(timeout)
+        while Date() < end, counted(name, tags: tags) < count {
+            try? await Task.sleep(nanoseconds: 20_000_000)
+        }
+        return counted(name, tags: tags)
+    }
 }

@@ -6,8 +6,8 @@ import NIOCore
 /// Each file is written with `DurableFile`: a hidden temporary name in its final folder (unique
 /// across processes and threads: pid plus a random number, so collectors sharing a root never
 /// clash), fsynced, renamed into place, and the folder fsynced, so a file is either absent or
-/// whole, even after a power cut. Dumps and `dump_names` come first (their folders fsynced once each,
-/// shared with concurrent saves) and `raw_crash` last: a `raw_crash` file means the crash is
+/// whole, even after a power cut. Dumps and `dump_names` come first (their bytes synced together,
+/// their folders fsynced once each, shared with concurrent saves) and `raw_crash` last: a `raw_crash` file means the crash is
 /// complete. A save that fails removes what it wrote, unless `raw_crash` exists (an earlier save
 /// of the same crash completed): then nothing is removed.
 public final class FilesystemCrashStorage: CrashStorage {
@@ -24,16 +24,14 @@ public final class FilesystemCrashStorage: CrashStorage {
         let objects = StorageKeys.objects(of: crash)
         var written: [String] = []
         do {
-            // Dumps and dump_names: bytes synced file by file, names synced once per folder.
+            // Dumps and dump_names: bytes synced together, names synced once per folder.
             var folders: [String] = []
-            for (key, bytes) in objects.dropLast() {
-                let file = path(key)
-                let folder = (file as NSString).deletingLastPathComponent
-                try DurableFile.makeFolder(folder)
-                try DurableFile.write(bytes, to: file, syncingFolder: false)
-                written.append(file)
+            for (key, _) in objects.dropLast() {
+                let folder = (path(key) as NSString).deletingLastPathComponent
                 if !folders.contains(folder) { folders.append(folder) }
             }
+            for folder in folders { try DurableFile.makeFolder(folder) }
+            try DurableFile.writeTogether(objects.dropLast().map { ($0.bytes, path($0.key)) }, renamed: &written)
             for folder in folders { try DurableFile.syncFolder(folder) }
             // raw_crash last, and durable before the save returns: it says the crash is complete.
             if let (key, bytes) = objects.last {
