@@ -63,7 +63,6 @@ struct CollectorService: Service {
 
     func run() async throws {
         _ = try await collector.start()
-        InflightBytes.releaseStartupGarbage()
         try? await gracefulShutdown()
         await collector.shutdown()
     }

@@ -44,15 +44,6 @@ public final class InflightBytes: Sendable {
         _ = mallopt(trimThreshold, 4 << 20)
     }
 
-    /// Hands the free memory start-up left in the heap back to the system (`malloc_trim`): the
-    /// trim threshold above would otherwise keep up to 4 MiB of it per arena resident while idle.
-    /// Once, after start-up.
-    public static func releaseStartupGarbage() {
-        typealias MallocTrim = @convention(c) (Int) -> Int32
-        guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "malloc_trim") else { return }
-        _ = unsafeBitCast(symbol, to: MallocTrim.self)(0)
-    }
-
     /// Thrown by a decoder whose next bytes would pass the cap; the endpoint answers busy.
     public struct Exhausted: Error, Equatable {}
 }

@@ -133,18 +133,11 @@ struct FaultSuiteTests {
         let started = Date()
         let root = try Tools.temporaryFolder("fault-fs")
         defer { try? FileManager.default.removeItem(atPath: root) }
-        let spoolDir = try Tools.temporaryFolder("fault-spool")
-        defer { try? FileManager.default.removeItem(atPath: spoolDir) }
-        let logs = try Tools.temporaryFolder("fault-logs")
-        let truth = FilesystemTruth(root: root)
-        var environment = ["CRASHSTORAGE": "fs", "CRASHSTORAGE_FS_ROOT": root, "SPOOL_DIR": spoolDir, "WORKERS": "4"]
         // With a broker, the queue is checked too: an acknowledged crash ID was published, or is
         // in the outbox, which the next process drains.
-        let queue = try QueueTruth()
-        defer { queue.delete() }
-        if let broker = queue.broker {
-            environment.merge(["CRASHQUEUE": "rabbitmq", "RABBITMQ_URL": broker.url, "RABBITMQ_QUEUE": queue.name]) { $1 }
-        }
+        let rig = try FaultRig(), queue = rig.queue, spoolDir = rig.spoolDir, logs = rig.logs
+        let truth = FilesystemTruth(root: root)
+        let environment = rig.environment(["CRASHSTORAGE": "fs", "CRASHSTORAGE_FS_ROOT": root])
         var process = try await CollectorProcess(environment: environment, logFile: logs + "/0.log")
         let stream = CrashStream(port: process.port, clients: 4, pause: 0)
         stream.start()
@@ -368,19 +361,9 @@ struct FaultSuiteTests {
     /// is stored and queued.
     @Test func restartWhileStorageAndBrokerAreDown() async throws {
         let started = Date()
-        let env = try S3TestEnvironment.load()
-        let truth = try S3Truth(env)
-        let queue = try QueueTruth()
-        defer { queue.delete() }
-        let broker = try #require(queue.broker, "\(RabbitMQTestBroker.NotConfigured())")
-        let proxy = try TCPProxy(upstreamHost: "127.0.0.1", upstreamPort: env.port, recordRequestLines: false)
-        defer { try? proxy.stop() }
-        let spoolDir = try Tools.temporaryFolder("fault-spool")
-        defer { try? FileManager.default.removeItem(atPath: spoolDir) }
-        let logs = try Tools.temporaryFolder("fault-logs")
-        let environment = Self.s3Environment(env, bucket: truth.bucket, endpoint: "http://127.0.0.1:\(proxy.port)")
-            .merging(["CRASHQUEUE": "rabbitmq", "RABBITMQ_URL": broker.url, "RABBITMQ_QUEUE": queue.name, "SPOOL_DIR": spoolDir,
-                      "SAVE_BUDGET": "1", "PUBLISH_BUDGET": "1", "WORKERS": "4"]) { $1 }
+        let rig = try FaultRig(s3: true), queue = rig.queue, spoolDir = rig.spoolDir, logs = rig.logs
+        let broker = try rig.broker(), truth = rig.s3!.truth, proxy = rig.s3!.proxy
+        let environment = rig.environment(["SAVE_BUDGET": "1", "PUBLISH_BUDGET": "1"])
         try proxy.stop()
         try broker.stopApp()
         var brokerDown = true
@@ -434,19 +417,10 @@ struct FaultSuiteTests {
     /// refusal is lifted.
     @Test func aRefusedCrashIsQuarantinedAndRetried() async throws {
         let started = Date()
-        let env = try S3TestEnvironment.load()
-        let truth = try S3Truth(env)
-        let queue = try QueueTruth()
-        defer { queue.delete() }
-        let broker = try #require(queue.broker, "\(RabbitMQTestBroker.NotConfigured())")
-        let proxy = try TCPProxy(upstreamHost: "127.0.0.1", upstreamPort: env.port, recordRequestLines: false)
-        defer { try? proxy.stop() }
-        let spoolDir = try Tools.temporaryFolder("fault-spool")
-        defer { try? FileManager.default.removeItem(atPath: spoolDir) }
-        let logs = try Tools.temporaryFolder("fault-logs")
-        let environment = Self.s3Environment(env, bucket: truth.bucket, endpoint: "http://127.0.0.1:\(proxy.port)")
-            .merging(["SPOOL_DIR": spoolDir, "SAVE_BUDGET": "1", "WORKERS": "4",
-                      "CRASHQUEUE": "rabbitmq", "RABBITMQ_URL": broker.url, "RABBITMQ_QUEUE": queue.name]) { $1 }
+        let rig = try FaultRig(s3: true), queue = rig.queue, spoolDir = rig.spoolDir, logs = rig.logs
+        _ = try rig.broker()
+        let env = rig.s3!.env, truth = rig.s3!.truth, proxy = rig.s3!.proxy
+        let environment = rig.environment(["SAVE_BUDGET": "1"])
         try Self.denyPuts(env, bucket: truth.bucket, under: "v1/upload_file_refused/", deny: true)
         defer { try? Self.denyPuts(env, bucket: truth.bucket, under: "v1/upload_file_refused/", deny: false) }
         let process = try await CollectorProcess(environment: environment, logFile: logs + "/collector.log")
@@ -510,17 +484,12 @@ struct FaultSuiteTests {
     /// is still down, then the broker returns: every acknowledged crash ID is queued.
     @Test func sigkillWhileDrainingWithTheBrokerDown() async throws {
         let started = Date()
-        let queue = try QueueTruth()
-        defer { queue.delete() }
-        let broker = try #require(queue.broker, "\(RabbitMQTestBroker.NotConfigured())")
+        let rig = try FaultRig(), queue = rig.queue, spoolDir = rig.spoolDir, logs = rig.logs
+        let broker = try rig.broker()
         let root = try Tools.temporaryFolder("fault-fs")
         defer { try? FileManager.default.removeItem(atPath: root) }
-        let spoolDir = try Tools.temporaryFolder("fault-spool")
-        defer { try? FileManager.default.removeItem(atPath: spoolDir) }
-        let logs = try Tools.temporaryFolder("fault-logs")
         let truth = FilesystemTruth(root: root)
-        let environment = ["CRASHSTORAGE": "fs", "CRASHSTORAGE_FS_ROOT": root, "SPOOL_DIR": spoolDir, "WORKERS": "4",
-                           "CRASHQUEUE": "rabbitmq", "RABBITMQ_URL": broker.url, "RABBITMQ_QUEUE": queue.name, "PUBLISH_BUDGET": "0.5"]
+        let environment = rig.environment(["CRASHSTORAGE": "fs", "CRASHSTORAGE_FS_ROOT": root, "PUBLISH_BUDGET": "0.5"])
         var process = try await CollectorProcess(environment: environment, logFile: logs + "/0.log")
         let stream = CrashStream(port: process.port, clients: 4, pause: 0.02)
         stream.start()
