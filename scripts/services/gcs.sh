@@ -5,43 +5,17 @@
 #   scripts/services/gcs.sh stop
 # Only the export lines go to stdout; progress goes to stderr. State lives in $SERVICES_DIR.
 set -euo pipefail
-cd "$(dirname "$0")/../.."
-SERVICES_DIR="${SERVICES_DIR:-.services}"
-mkdir -p "$SERVICES_DIR"
-pidfile="$SERVICES_DIR/gcs.pid"
-envfile="$SERVICES_DIR/gcs.env"
-logfile="$SERVICES_DIR/gcs.log"
+service=gcs
+. "$(dirname "$0")/lib/service.sh"
 
-# Sets $python: one with the emulator and the client installed, else installed with pip, else in a venv under
-# $SERVICES_DIR (for a system Python that refuses global installs, PEP 668). The official
-# google-cloud-storage client creates the bucket and reads objects back in the tests.
-find_emulator() {
-  venv="$SERVICES_DIR/gcs-venv"
-  for candidate in python3 "$venv/bin/python"; do
-    if "$candidate" -c 'import gcp_storage_emulator, google.cloud.storage' 2>/dev/null; then
-      python="$candidate"
-      return
-    fi
-  done
-  echo "installing gcp-storage-emulator and google-cloud-storage with pip" >&2
-  if python3 -m pip install --quiet gcp-storage-emulator google-cloud-storage >&2; then
-    python=python3
-  else
-    python3 -m venv "$venv" >&2
-    "$venv/bin/pip" install --quiet gcp-storage-emulator google-cloud-storage >&2
-    python="$venv/bin/python"
-  fi
-}
-
-running() { [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; }
-
+# The official google-cloud-storage client creates the bucket and reads objects back in the tests.
 start() {
   if running && [ -f "$envfile" ]; then
     cat "$envfile"
     return
   fi
-  find_emulator
-  port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  python_with 'import gcp_storage_emulator, google.cloud.storage' gcp-storage-emulator google-cloud-storage
+  port=$(free_port)
   endpoint="http://127.0.0.1:$port"
   # The emulator serves one connection at a time, so a client's idle pooled connection (an HTTP
   # client opens one for a request that then timed out) stalls it until that connection closes.
@@ -97,16 +71,4 @@ PY
   cat "$envfile"
 }
 
-stop() {
-  if running; then
-    kill "$(cat "$pidfile")"
-    echo "gcp-storage-emulator stopped" >&2
-  fi
-  rm -f "$pidfile" "$envfile"
-}
-
-case "${1:-}" in
-  start) start ;;
-  stop) stop ;;
-  *) echo "usage: $0 start|stop" >&2; exit 2 ;;
-esac
+dispatch "$@"

@@ -4,46 +4,18 @@
 #   scripts/services/moto.sh stop
 # Only the export lines go to stdout; progress goes to stderr. State lives in $SERVICES_DIR.
 set -euo pipefail
-cd "$(dirname "$0")/../.."
-SERVICES_DIR="${SERVICES_DIR:-.services}"
-mkdir -p "$SERVICES_DIR"
-pidfile="$SERVICES_DIR/moto.pid"
-envfile="$SERVICES_DIR/moto.env"
-logfile="$SERVICES_DIR/moto.log"
-
-# Sets $python and $moto: an installed moto, else one installed with pip, else one in a venv
-# under $SERVICES_DIR (for a system Python that refuses global installs, PEP 668).
-find_moto() {
-  venv="$SERVICES_DIR/moto-venv"
-  for candidate in python3 "$venv/bin/python"; do
-    if "$candidate" -c 'import boto3, moto.server' 2>/dev/null; then
-      python="$candidate"
-      moto=$(dirname "$(command -v "$candidate")")/moto_server
-      [ -x "$moto" ] || moto=moto_server
-      return
-    fi
-  done
-  echo "installing moto[server] and boto3 with pip" >&2
-  if python3 -m pip install --quiet 'moto[server]' boto3 >&2; then
-    python=python3
-    moto=moto_server
-  else
-    python3 -m venv "$venv" >&2
-    "$venv/bin/pip" install --quiet 'moto[server]' boto3 >&2
-    python="$venv/bin/python"
-    moto="$venv/bin/moto_server"
-  fi
-}
-
-running() { [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; }
+service=moto
+. "$(dirname "$0")/lib/service.sh"
 
 start() {
   if running && [ -f "$envfile" ]; then
     cat "$envfile"
     return
   fi
-  find_moto
-  port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  python_with 'import boto3, moto.server' 'moto[server]' boto3
+  moto=$(dirname "$(command -v "$python")")/moto_server
+  [ -x "$moto" ] || moto=moto_server
+  port=$(free_port)
   endpoint="http://127.0.0.1:$port"
   # The first 3 requests run unauthenticated (the IAM set-up below); every later one is signature-checked.
   INITIAL_NO_AUTH_ACTION_COUNT=3 setsid "$moto" -H 127.0.0.1 -p "$port" </dev/null >"$logfile" 2>&1 &
@@ -86,16 +58,4 @@ PY
   cat "$envfile"
 }
 
-stop() {
-  if running; then
-    kill "$(cat "$pidfile")"
-    echo "moto_server stopped" >&2
-  fi
-  rm -f "$pidfile" "$envfile"
-}
-
-case "${1:-}" in
-  start) start ;;
-  stop) stop ;;
-  *) echo "usage: $0 start|stop" >&2; exit 2 ;;
-esac
+dispatch "$@"

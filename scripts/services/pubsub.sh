@@ -5,12 +5,8 @@
 # Only the export lines go to stdout; progress goes to stderr. State lives in $SERVICES_DIR.
 # Tests create their own topics and subscriptions (REST, no credentials) in project `test`.
 set -euo pipefail
-cd "$(dirname "$0")/../.."
-SERVICES_DIR="${SERVICES_DIR:-.services}"
-mkdir -p "$SERVICES_DIR"
-pidfile="$SERVICES_DIR/pubsub.pid"
-envfile="$SERVICES_DIR/pubsub.env"
-logfile="$SERVICES_DIR/pubsub.log"
+service=pubsub
+. "$(dirname "$0")/lib/service.sh"
 
 install() {
   command -v gcloud >/dev/null && dpkg -s google-cloud-cli-pubsub-emulator >/dev/null 2>&1 && return
@@ -27,15 +23,13 @@ install() {
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq google-cloud-cli google-cloud-cli-pubsub-emulator >&2
 }
 
-running() { [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; }
-
 start() {
   if running && [ -f "$envfile" ]; then
     cat "$envfile"
     return
   fi
   install
-  port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  port=$(free_port)
   # Its own session, so stop reaches the gcloud wrapper and the java server it spawns.
   CLOUDSDK_CORE_DISABLE_PROMPTS=1 setsid gcloud beta emulators pubsub start --host-port="127.0.0.1:$port" --project=test \
     </dev/null >"$logfile" 2>&1 &
@@ -52,17 +46,4 @@ start() {
   cat "$envfile"
 }
 
-stop() {
-  if running; then
-    # The whole session: the wrapper and its java child.
-    kill -- "-$(cat "$pidfile")" 2>/dev/null || kill "$(cat "$pidfile")"
-    echo "Pub/Sub emulator stopped" >&2
-  fi
-  rm -f "$pidfile" "$envfile"
-}
-
-case "${1:-}" in
-  start) start ;;
-  stop) stop ;;
-  *) echo "usage: $0 start|stop" >&2; exit 2 ;;
-esac
+dispatch "$@"

@@ -32,7 +32,8 @@ public final class InflightBytes: Sendable {
     /// reuses them: resident memory would grow with the number of workers, not the cap.
     /// Fixing that threshold also fixes the trim threshold at its 128 KiB default, so every freed
     /// body of a few hundred KiB was handed back (madvise) and faulted in again by the next request
-    /// (a tenth of the CPU of a typical crash): each arena now keeps up to 4 MiB of free top.
+    /// (a tenth of the CPU of a typical crash): each arena now keeps up to 1 MiB of free top
+    /// (4 MiB measured the same CPU, README "Issue 16").
     /// Once per process, before serving.
     public static func returnLargeBuffersToTheSystem() {
         // mallopt is declared in <malloc.h>, which the Glibc module does not import.
@@ -41,7 +42,7 @@ public final class InflightBytes: Sendable {
         guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "mallopt") else { return }
         let mallopt = unsafeBitCast(symbol, to: Mallopt.self)
         _ = mallopt(mmapThreshold, 1 << 20)
-        _ = mallopt(trimThreshold, 4 << 20)
+        _ = mallopt(trimThreshold, 1 << 20)
     }
 
     /// Thrown by a decoder whose next bytes would pass the cap; the endpoint answers busy.
