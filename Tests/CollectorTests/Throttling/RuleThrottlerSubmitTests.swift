@@ -41,8 +41,8 @@ struct RuleThrottlerSubmitTests {
         let audit = try #require(server.auditLines().first)
         #expect(audit["outcome"] as? String == "rejected")
         #expect(audit["rule"] as? String == "unsupported_product")
-        #expect(await server.statsd.waitForLine(containing: "breakwater.throttle:1|c|#result:reject") != nil)
-        #expect(await server.statsd.waitForLine(containing: "breakwater.throttle_rule:1|c|#rule:unsupported_product") != nil)
+        #expect(await server.statsd.waitForCount("breakwater.throttle", tags: "result:reject", atLeast: 1) > 0)
+        #expect(await server.statsd.waitForCount("breakwater.throttle_rule", tags: "rule:unsupported_product", atLeast: 1) > 0)
         #expect(server.logs.lines.contains { $0.contains("Fennec: matched by unsupported_product; returned REJECT") })
         try await server.stop()
     }
@@ -56,7 +56,7 @@ struct RuleThrottlerSubmitTests {
         let audit = try #require(server.auditLines().first { $0["crash_id"] as? String == id })
         #expect(audit["outcome"] as? String == "fakeaccepted")
         #expect(audit["rule"] as? String == "b2g")
-        #expect(await server.statsd.waitForLine(containing: "breakwater.throttle:1|c|#result:fakeaccept") != nil)
+        #expect(await server.statsd.waitForCount("breakwater.throttle", tags: "result:fakeaccept", atLeast: 1) > 0)
         try await server.stop()
     }
 
@@ -71,7 +71,7 @@ struct RuleThrottlerSubmitTests {
         let audit = try #require(server.auditLines().first { $0["crash_id"] as? String == id })
         #expect(audit["outcome"] as? String == "accepted")
         #expect(audit["rule"] as? String == "has_comments")
-        #expect(await server.statsd.waitForLine(containing: "breakwater.throttle_rule:1|c|#rule:has_comments") != nil)
+        #expect(await server.statsd.waitForCount("breakwater.throttle_rule", tags: "rule:has_comments", atLeast: 1) > 0)
         try await server.stop()
     }
 
@@ -115,7 +115,7 @@ struct RuleThrottlerSubmitTests {
         let audit = try #require(server.auditLines().first { $0["crash_id"] as? String == id })
         #expect(audit["outcome"] as? String == "deferred")
         #expect(audit["rule"] as? String == "is_test")
-        #expect(await server.statsd.waitForLine(containing: "breakwater.throttle:1|c|#result:defer") != nil)
+        #expect(await server.statsd.waitForCount("breakwater.throttle", tags: "result:defer", atLeast: 1) > 0)
 
         // No rule matched: the default, reject with NO_MATCH.
         #expect(try await server.submit(form(["ProductName": "Other"])).body == "Discarded=rule_NO_MATCH")
