@@ -78,18 +78,17 @@ final class StatsdSeries: CounterHandler, RecorderHandler, TimerHandler, Sendabl
 
     /// Values joined by `:` into as few lines as fit in a datagram each.
     private func lines(of values: [Double]) -> [String] {
+        let room = StatsdSender.maxDatagram - head.utf8.count - tail.utf8.count
         var lines: [String] = []
-        var line = head
-        for value in values {
-            let text = Self.format(value)
-            if line.utf8.count > head.utf8.count, line.utf8.count + 1 + text.utf8.count + tail.utf8.count > StatsdSender.maxDatagram {
-                lines.append(line + tail)
-                line = head
+        var joined = ""
+        for value in values.map(Self.format) {
+            if !joined.isEmpty, joined.utf8.count + 1 + value.utf8.count > room {
+                lines.append(head + joined + tail)
+                joined = ""
             }
-            if line.utf8.count > head.utf8.count { line += ":" }
-            line += text
+            joined += joined.isEmpty ? value : ":" + value
         }
-        if line.utf8.count > head.utf8.count { lines.append(line + tail) }
+        if !joined.isEmpty { lines.append(head + joined + tail) }
         return lines
     }
 

@@ -384,13 +384,7 @@ struct FaultSuiteTests {
         try broker.startApp()
         brokerDown = false
         try await stream.run(for: Self.lead)
-        await stream.stop()
-        let records = stream.records
-        let queued = try await queue.waitFor(records.acknowledged, timeout: 90)
-        _ = await Self.waitUntil(30) { Outbox.list(directory: spoolDir).isEmpty }
-        let left = Outbox.list(directory: spoolDir).count
-        process.signal(SIGTERM)
-        _ = await process.waitForExit(timeout: 30)
+        let (records, queued, left) = try await rig.finish(stream, process)
 
         var row = try Self.tally("S3 and broker down at start, restart, both back", records, run: stream.runID, truth: truth, queued: queued)
         row.seconds = Date().timeIntervalSince(started)
@@ -508,13 +502,7 @@ struct FaultSuiteTests {
         try broker.startApp()
         brokerDown = false
         try await stream.run(for: Self.lead)
-        await stream.stop()
-        let records = stream.records
-        let queued = try await queue.waitFor(records.acknowledged, timeout: 90)
-        _ = await Self.waitUntil(30) { Outbox.list(directory: spoolDir).isEmpty }
-        let left = Outbox.list(directory: spoolDir).count
-        process.signal(SIGTERM)
-        _ = await process.waitForExit(timeout: 30)
+        let (records, queued, left) = try await rig.finish(stream, process)
 
         var row = try Self.tally("SIGKILL while draining, broker down, restart, broker back", records, run: stream.runID,
                                  truth: truth, queued: queued)

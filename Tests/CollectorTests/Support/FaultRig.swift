@@ -1,5 +1,9 @@
 import Foundation
 import Testing
+@testable import Collector
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// What the fault scenarios that run collector processes start from, made once and cleaned up at
 /// the end: a queue and its truth (RabbitMQ when a broker is configured, else the capturing
@@ -52,5 +56,20 @@ final class FaultRig {
             environment.merge(["CRASHQUEUE": "rabbitmq", "RABBITMQ_URL": broker.url, "RABBITMQ_QUEUE": queue.name]) { $1 }
         }
         return environment.merging(extra) { $1 }
+    }
+
+    /// Ends a scenario whose crashes go to the rig's queue: stops the stream, waits until every
+    /// acknowledged crash ID is on the queue and the outbox is empty, then stops the process.
+    /// Returns the stream's records, the queued IDs and how many records the outbox still holds.
+    func finish(_ stream: CrashStream, _ process: CollectorProcess) async throws
+        -> (records: [CrashStream.Record], queued: [String], left: Int) {
+        await stream.stop()
+        let records = stream.records
+        let queued = try await queue.waitFor(records.acknowledged, timeout: 90)
+        _ = await FaultSuiteTests.waitUntil(30) { Outbox.list(directory: spoolDir).isEmpty }
+        let left = Outbox.list(directory: spoolDir).count
+        process.signal(SIGTERM)
+        _ = await process.waitForExit(timeout: 30)
+        return (records, queued, left)
     }
 }
