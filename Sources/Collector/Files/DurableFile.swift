@@ -1,5 +1,6 @@
 import Foundation
 import NIOCore
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -24,48 +25,65 @@ public enum DurableFile {
         try syncFolder((path as NSString).deletingLastPathComponent)
     }
 
-    /// Writes several files durably, their bytes synced together: each file's writeback starts as
-    /// soon as it is written (`sync_file_range`), and only then is each one fdatasynced, so the
-    /// disk takes all their data at once and the first fdatasync's journal commit covers the
-    /// others, instead of one commit per file in turn. The names are durable only after the
-    /// caller's `syncFolder` (one per folder, however many files). Every path it renamed into place is
-    /// appended to `renamed`, also when it throws (the caller decides what to remove); its
-    /// temporary files never outlive the call.
+    /// Writes several files durably, their bytes synced together (`Staged`), then renames them
+    /// all into place. The names are durable only after the caller's `syncFolder` (one per folder,
+    /// however many files). Every path it renamed is appended to `renamed`, also when it throws
+    /// (the caller decides what to remove); its temporary files never outlive the call.
     public static func writeTogether(_ files: [(bytes: ByteBuffer, path: String)], renamed: inout [String]) throws {
-        var open: [(fd: Int32, temporary: String, path: String)] = []
-        defer {
+        var staged = try Staged(files)
+        try staged.publish(files.count, renamed: &renamed)
+    }
+
+    /// Files whose bytes are durable under hidden temporary names, not yet visible: each file's
+    /// writeback starts as soon as it is written (`sync_file_range`), and only then is each one
+    /// fdatasynced, so the disk takes all their data at once instead of one file after another.
+    /// `publish` renames them into place in the order given, so a caller can make some names
+    /// durable before the next become visible. Temporary files left unpublished are removed
+    /// when it goes away.
+    public struct Staged: ~Copyable {
+        private var open: [(fd: Int32, temporary: String, path: String)] = []
+
+        public init(_ files: [(bytes: ByteBuffer, path: String)]) throws {
+            open.reserveCapacity(files.count)
+            for (bytes, path) in files {
+                let temporary = temporaryName(near: path)
+                let fd = Glibc.open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+                guard fd >= 0 else { throw Failure(operation: "create", path: temporary, errno: errno) }
+                open.append((fd, temporary, path))
+                try writeAll(bytes, to: fd, path: path)
+                // Only a hint: an error here shows again in fdatasync. A new file: fdatasync below
+                // also flushes its size, all that is needed to read it back.
+                _ = startWriteback?(fd, 0, 0, 2)  // SYNC_FILE_RANGE_WRITE
+            }
+            for file in open {
+                guard fdatasync(file.fd) == 0 else { throw Failure(operation: "fdatasync", path: file.path, errno: errno) }
+            }
+        }
+
+        /// Renames the next `count` files into place, appending each renamed path to `renamed`.
+        public mutating func publish(_ count: Int, renamed: inout [String]) throws {
+            for _ in 0..<min(count, open.count) {
+                let file = open.removeFirst()
+                // close can report a delayed write error (NFS): the bytes are not safe then.
+                guard close(file.fd) == 0 else {
+                    let failure = Failure(operation: "close", path: file.path, errno: errno)
+                    unlink(file.temporary)
+                    throw failure
+                }
+                guard rename(file.temporary, file.path) == 0 else {
+                    let failure = Failure(operation: "rename", path: file.path, errno: errno)
+                    unlink(file.temporary)
+                    throw failure
+                }
+                renamed.append(file.path)
+            }
+        }
+
+        deinit {
             for file in open {
                 close(file.fd)
                 unlink(file.temporary)
             }
-        }
-        for (bytes, path) in files {
-            let temporary = temporaryName(near: path)
-            let fd = Glibc.open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
-            guard fd >= 0 else { throw Failure(operation: "create", path: temporary, errno: errno) }
-            open.append((fd, temporary, path))
-            try writeAll(bytes, to: fd, path: path)
-            // Only a hint: an error here shows again in fdatasync. A new file: fdatasync below
-            // also flushes its size, all that is needed to read it back.
-            _ = startWriteback?(fd, 0, 0, 2)  // SYNC_FILE_RANGE_WRITE
-        }
-        for file in open {
-            guard fdatasync(file.fd) == 0 else { throw Failure(operation: "fdatasync", path: file.path, errno: errno) }
-        }
-        while let file = open.first {
-            open.removeFirst()
-            // close can report a delayed write error (NFS): the bytes are not safe then.
-            guard close(file.fd) == 0 else {
-                let failure = Failure(operation: "close", path: file.path, errno: errno)
-                unlink(file.temporary)
-                throw failure
-            }
-            guard rename(file.temporary, file.path) == 0 else {
-                let failure = Failure(operation: "rename", path: file.path, errno: errno)
-                unlink(file.temporary)
-                throw failure
-            }
-            renamed.append(file.path)
         }
     }
 
@@ -75,10 +93,15 @@ public enum DurableFile {
             unsafeBitCast($0, to: (@convention(c) (Int32, Int64, Int64, UInt32) -> Int32).self)
         }
 
-    /// A hidden name in `path`'s folder, unique across processes and threads.
+    /// A hidden name in `path`'s folder, unique across processes and threads: this process's pid
+    /// and a random number drawn once (pids are reused), then a counter, so a file costs no
+    /// `getpid` or `getrandom` call.
     private static func temporaryName(near path: String) -> String {
-        "\((path as NSString).deletingLastPathComponent)/.tmp-\(getpid())-\(UInt64.random(in: 0...UInt64.max))"
+        "\((path as NSString).deletingLastPathComponent)/.tmp-\(temporaryPrefix)-\(temporaryCounter.add(1, ordering: .relaxed).newValue)"
     }
+
+    private static let temporaryPrefix = "\(getpid())-\(UInt64.random(in: 0...UInt64.max))"
+    private static let temporaryCounter = Atomic<UInt64>(0)
 
     /// Writes every byte to `fd`: a full disk (ENOSPC) or any error other than EINTR throws, so
     /// a short write is never taken for a whole one.

@@ -71,6 +71,24 @@ import Testing
         #expect(try FileManager.default.contentsOfDirectory(atPath: root + "/dump").sorted() == ["a", "b"], "no c, no temporary")
     }
 
+    /// Staged files are on disk under hidden names only: each becomes visible when published, in
+    /// order, and one never published leaves nothing behind.
+    @Test func stagedFilesAppearOnlyWhenPublished() throws {
+        let root = try folder()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        var renamed: [String] = []
+        do {
+            var staged = try DurableFile.Staged([(ByteBuffer(string: "dump"), root + "/a/dump"), (ByteBuffer(string: "raw"), root + "/a/b/raw")])
+            let inA = try FileManager.default.contentsOfDirectory(atPath: root + "/a")
+            #expect(inA.filter { !$0.hasPrefix(".") } == ["b"] && inA.count == 2, "the dump only as a hidden temporary")
+            try staged.publish(1, renamed: &renamed)
+            #expect(FileManager.default.contents(atPath: root + "/a/dump") == Data("dump".utf8))
+            #expect(access(root + "/a/b/raw", F_OK) != 0)
+        }
+        #expect(renamed == [root + "/a/dump"])
+        #expect(try FileManager.default.contentsOfDirectory(atPath: root + "/a/b").isEmpty, "the unpublished temporary is removed")
+    }
+
     @Test func aFullDiskIsAnErrorNotAShortFile() throws {
         // /dev/full answers every write with ENOSPC.
         let fd = open("/dev/full", O_WRONLY)

@@ -4,12 +4,12 @@ import NIOCore
 /// `CRASHSTORAGE=fs`: the design's keys as files under a root folder.
 ///
 /// Each file is written with `DurableFile`: a hidden temporary name in its final folder (unique
-/// across processes and threads: pid plus a random number, so collectors sharing a root never
-/// clash), fsynced, renamed into place, and the folder fsynced, so a file is either absent or
-/// whole, even after a power cut. Dumps and `dump_names` come first (their bytes synced together,
-/// their folders fsynced once each, shared with concurrent saves) and `raw_crash` last: a `raw_crash` file means the crash is
-/// complete. A save that fails removes what it wrote, unless `raw_crash` exists (an earlier save
-/// of the same crash completed): then nothing is removed.
+/// across processes and threads, so collectors sharing a root never clash), fsynced, renamed into place, and the folder fsynced, so a file is either absent or
+/// whole, even after a power cut. The bytes of all of a crash's files are synced together
+/// (`DurableFile.Staged`); then dumps and `dump_names` are renamed into place and their folders
+/// fsynced (once each, shared with concurrent saves), and `raw_crash` is renamed last: a
+/// `raw_crash` file means the crash is complete. A save that fails removes what it wrote, unless
+/// `raw_crash` exists (an earlier save of the same crash completed): then nothing is removed.
 public final class FilesystemCrashStorage: CrashStorage {
     public let root: String
 
@@ -21,26 +21,29 @@ public final class FilesystemCrashStorage: CrashStorage {
     }
 
     public func save(_ crash: StoredCrash) throws {
-        let objects = StorageKeys.objects(of: crash)
+        let files = StorageKeys.objects(of: crash).map { (bytes: $0.bytes, path: path($0.key)) }
+        guard let rawCrash = files.last else { return }
         var written: [String] = []
         do {
-            // Dumps and dump_names: bytes synced together, names synced once per folder.
-            var folders: [String] = []
-            for (key, _) in objects.dropLast() {
-                let folder = (path(key) as NSString).deletingLastPathComponent
-                if !folders.contains(folder) { folders.append(folder) }
+            // Every object's bytes, raw_crash's too, synced together under hidden names...
+            var dumpFolders: [String] = []
+            for file in files.dropLast() {
+                let folder = (file.path as NSString).deletingLastPathComponent
+                if !dumpFolders.contains(folder) { dumpFolders.append(folder) }
             }
-            for folder in folders { try DurableFile.makeFolder(folder) }
-            try DurableFile.writeTogether(objects.dropLast().map { ($0.bytes, path($0.key)) }, renamed: &written)
-            for folder in folders { try DurableFile.syncFolder(folder) }
-            // raw_crash last, and durable before the save returns: it says the crash is complete.
-            if let (key, bytes) = objects.last {
-                try Self.writeFile(path(key), bytes)
-            }
+            let rawCrashFolder = (rawCrash.path as NSString).deletingLastPathComponent
+            for folder in dumpFolders + [rawCrashFolder] { try DurableFile.makeFolder(folder) }
+            var staged = try DurableFile.Staged(files)
+            // ...dumps and dump_names visible and durable first, each folder fsynced once...
+            try staged.publish(files.count - 1, renamed: &written)
+            for folder in dumpFolders { try DurableFile.syncFolder(folder) }
+            // ...then raw_crash, durable before the save returns: it says the crash is complete.
+            try staged.publish(1, renamed: &written)
+            try DurableFile.syncFolder(rawCrashFolder)
         } catch {
             // A raw_crash already there is a completed earlier save of this crash (a retry): its
             // objects are never removed. Otherwise remove what this save wrote.
-            if let (key, _) = objects.last, access(path(key), F_OK) != 0 {
+            if access(rawCrash.path, F_OK) != 0 {
                 for file in written { unlink(file) }
             }
             throw error
