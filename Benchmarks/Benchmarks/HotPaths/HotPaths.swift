@@ -69,7 +69,7 @@ let benchmarks: @Sendable () -> Void = {
                             prometheus: PrometheusNaming())
     Benchmark("metric update (tagged counter)") { benchmark in
         for _ in benchmark.scaledIterations {
-            metered.count(MetricCatalog.saveCrash, [("result", "success")])
+            metered.count(MetricCatalog.saveCrash, ("result", "success"))
         }
     }
 }
