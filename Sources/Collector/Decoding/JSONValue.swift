@@ -27,25 +27,27 @@ public indirect enum JSONValue: Equatable, Sendable {
 
     /// Compact JSON with object keys sorted, as the raw crash is stored.
     public func serialized() -> String {
-        var out = ""
+        var out: [UInt8] = []
         write(to: &out)
-        return out
+        return String(decoding: out, as: UTF8.self)
     }
 
-    public func write(to out: inout String) {
+    /// Appends the value as compact JSON, object keys sorted. Bytes, not a String: the raw crash
+    /// is stored as bytes, and appending to an array is cheaper than growing a String.
+    public func write(to out: inout [UInt8]) {
         switch self {
-        case .string(let s): JSONValue.writeString(s, to: &out)
+        case .string(let s): JSONString.append(s, to: &out)
         case .number(let n):
-            if n.rounded() == n, abs(n) < 1e15 { out += String(Int64(n)) } else { out += String(n) }
-        case .bool(let b): out += b ? "true" : "false"
-        case .null: out += "null"
+            out.append(contentsOf: (n.rounded() == n && abs(n) < 1e15 ? String(Int64(n)) : String(n)).utf8)
+        case .bool(let b): out.append(contentsOf: (b ? "true" : "false").utf8)
+        case .null: out.append(contentsOf: "null".utf8)
         case .array(let a):
-            out += "["
+            out.append(UInt8(ascii: "["))
             for (i, v) in a.enumerated() {
-                if i > 0 { out += "," }
+                if i > 0 { out.append(UInt8(ascii: ",")) }
                 v.write(to: &out)
             }
-            out += "]"
+            out.append(UInt8(ascii: "]"))
         case .object(let o):
             // Sorted pairs, not sorted keys: no second hash lookup per member.
             JSONValue.writeObject(o.sorted(by: { $0.key < $1.key }), to: &out)
@@ -53,18 +55,16 @@ public indirect enum JSONValue: Equatable, Sendable {
     }
 
     /// An object from members already in the order to write (unique keys).
-    public static func writeObject(_ members: [(key: String, value: JSONValue)], to out: inout String) {
-        out += "{"
+    public static func writeObject(_ members: [(key: String, value: JSONValue)], to out: inout [UInt8]) {
+        out.append(UInt8(ascii: "{"))
         for (i, member) in members.enumerated() {
-            if i > 0 { out += "," }
-            writeString(member.key, to: &out)
-            out += ":"
+            if i > 0 { out.append(UInt8(ascii: ",")) }
+            JSONString.append(member.key, to: &out)
+            out.append(UInt8(ascii: ":"))
             member.value.write(to: &out)
         }
-        out += "}"
+        out.append(UInt8(ascii: "}"))
     }
-
-    static func writeString(_ s: String, to out: inout String) { JSONString.append(s, to: &out) }
 }
 
 extension JSONValue {

@@ -28,10 +28,10 @@ public enum RawCrash {
             "throttle_rule": .string(rule),
         ])))
         members.sort { $0.key < $1.key }
-        var out = ""
+        var out: [UInt8] = []
         out.reserveCapacity(4096)
         JSONValue.writeObject(members, to: &out)
-        return Array(out.utf8)
+        return out
     }
 
     /// The keys the collector sets, replacing any annotation of the same name.
