@@ -43,7 +43,10 @@ public struct BreakpadDecoder: Sendable {
                 try addText($0, $1, to: &report)
             }
         } else {
-            for part in try MultipartForm.parse(body, boundary: boundary, maxParts: limits.maxParts) {
+            let parts = try MultipartForm.parse(body, boundary: boundary, maxParts: limits.maxParts)
+            // Most parts are annotations: one allocation instead of regrowing and rehashing.
+            report.annotations.reserveCapacity(min(parts.count, limits.maxAnnotations))
+            for part in parts {
                 try add(part, to: &report, memory: request.memory)
             }
         }
@@ -81,15 +84,18 @@ public struct BreakpadDecoder: Sendable {
     private func addText(_ name: String, _ text: String, to report: inout CrashReport) throws {
         guard text.utf8.count <= limits.maxAnnotationBytes else { throw Malformed("annotation_too_large") }
         var text = text
-        if stripsNulls { text.removeAll { $0 == "\0" } }
+        // Checked on the bytes first: removing Characters walks grapheme clusters.
+        if stripsNulls, text.utf8.contains(0) { text.removeAll { $0 == "\0" } }
         try addAnnotation(name, .string(text), to: &report)
     }
 
     private func addAnnotation(_ name: String, _ value: JSONValue, to report: inout CrashReport) throws {
-        guard !name.isEmpty, !name.unicodeScalars.contains(where: { $0.value < 0x20 || $0 == "\u{FFFD}" }) else {
+        // Control characters, or U+FFFD (bytes EF BF BD) where the name was not valid UTF-8.
+        guard !name.isEmpty, !name.utf8.contains(where: { $0 < 0x20 }),
+              !name.utf8.contains(0xEF) || !name.unicodeScalars.contains("\u{FFFD}") else {
             throw Malformed("invalid_annotation_name")
         }
-        if report.annotations[name] == nil, report.annotations.count >= limits.maxAnnotations {
+        if report.annotations.count >= limits.maxAnnotations, report.annotations[name] == nil {
             throw Malformed("too_many_annotations")
         }
         report.annotations[name] = value

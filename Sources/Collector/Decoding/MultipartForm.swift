@@ -147,12 +147,18 @@ struct HeaderParameters {
     }
 
     init(utf8 bytes: UnsafeRawBufferPointer) {
-        var fieldStart = 0, quoted = false
+        var fieldStart = 0, quoted = false, escaped = false
         var first: String?
         for i in 0...bytes.count {
             if i < bytes.count {
-                if bytes[i] == UInt8(ascii: "\"") { quoted.toggle() }
-                if quoted || bytes[i] != UInt8(ascii: ";") { continue }
+                let byte = bytes[i]
+                // A `;` inside a quoted string (where `\` escapes the next byte) is not a separator.
+                if quoted {
+                    if escaped { escaped = false } else if byte == UInt8(ascii: "\\") { escaped = true } else if byte == UInt8(ascii: "\"") { quoted = false }
+                    continue
+                }
+                if byte == UInt8(ascii: "\"") { quoted = true }
+                if byte != UInt8(ascii: ";") { continue }
             }
             let field = Self.trimmed(UnsafeRawBufferPointer(rebasing: bytes[fieldStart..<i]))
             fieldStart = i + 1

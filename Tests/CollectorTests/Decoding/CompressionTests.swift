@@ -148,6 +148,15 @@ import Testing
         }
     }
 
+    /// Only ASCII letters, digits and `_` are kept, at most 30 of them.
+    @Test func namesKeepASCIILettersDigitsAndUnderscores() throws {
+        var report = CrashReport(payloadKind: "multipart")
+        for name in ["upload_file_minidump-browser", "Ünïcode_dümp 2", "ab/../c.d"] {
+            try DumpNames.add(ByteBuffer(), named: name, to: &report)
+        }
+        #expect(report.dumps.map(\.name) == ["upload_file_minidumpbrowser", "ncode_dmp2", "abcd"])
+    }
+
     @Test func collidingNamesGetDistinctNamesInArrivalOrder() throws {
         var report = CrashReport(payloadKind: "multipart")
         let long = String(repeating: "a", count: 30)
