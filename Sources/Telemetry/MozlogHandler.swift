@@ -50,12 +50,23 @@ public struct MozlogHandler: LogHandler {
     }
 
     public func log(event: LogEvent) {
-        var fields = metadata
-        if let extra = event.metadata { fields.merge(extra) { $1 } }
-        var type = label
-        if case .string(let t)? = fields.removeValue(forKey: "type") { type = t }
-        if fields["msg"] == nil, !event.message.description.isEmpty { fields["msg"] = .string(event.message.description) }
-        sink.write(line: Self.line(type: type, level: event.level, fields: Array(fields), host: host))
+        // Straight into the field list (the handler's own metadata is almost always empty): no
+        // merged dictionary to build, remove from and insert into for every line.
+        let merged = metadata.isEmpty ? event.metadata ?? [:] : metadata.merging(event.metadata ?? [:]) { $1 }
+        var fields: [(key: String, value: Logger.MetadataValue)] = []
+        fields.reserveCapacity(merged.count + 1)
+        var type = label, hasMessage = false
+        for (key, value) in merged {
+            if key == "type" {
+                if case .string(let t) = value { type = t }
+                continue
+            }
+            if key == "msg" { hasMessage = true }
+            fields.append((key, value))
+        }
+        let message = event.message.description
+        if !hasMessage, !message.isEmpty { fields.append((key: "msg", value: .string(message))) }
+        sink.write(line: Self.line(type: type, level: event.level, fields: fields, host: host))
     }
 
     /// One mozlog line, newline included. `fields` in any order (they are written sorted by name)

@@ -29,6 +29,22 @@ import Testing
         #expect((object["Fields"] as? [String: Any])?["msg"] as? String == "hello")
     }
 
+    /// A logger's own metadata is on every line; the event's metadata wins where both set a key.
+    @Test func loggerMetadataAndEventMetadataMerge() throws {
+        let sink = CapturingLogSink()
+        var logger = Logger(label: "breakwater.test") { MozlogHandler(label: $0, sink: sink, level: .info) }
+        logger[metadataKey: "component"] = "outbox"
+        logger[metadataKey: "crash_id"] = "bp-old"
+        logger.info("moved", metadata: ["crash_id": "bp-new", "msg": "explicit"])
+        let text = try #require(sink.lines.first)
+        let object = try #require(JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any])
+        let fields = try #require(object["Fields"] as? [String: Any])
+        #expect(fields["component"] as? String == "outbox")
+        #expect(fields["crash_id"] as? String == "bp-new")
+        #expect(fields["msg"] as? String == "explicit", "a msg field given as metadata is kept")
+        #expect(fields.count == 3)
+    }
+
     @Test func typeMetadataNamesTheLine() throws {
         let object = try line("", ["type": "crash", "crash_id": "bp-1"])
         #expect(object["Type"] as? String == "crash")
