@@ -13,18 +13,12 @@ struct GoogleFaultTests {
     /// down), and every acknowledged crash ends up in the bucket, complete, and on the topic.
     @Test func gcsOutageWithSpool() async throws {
         let started = Date()
-        let env = try GoogleTestEnvironment.load()
-        let bucket = try env.makeBucket()
-        let (topic, subscription) = try env.makeTopic()
-        let proxy = try TCPProxy(upstreamHost: "127.0.0.1", upstreamPort: env.storagePort, recordRequestLines: false)
-        let spoolDir = try Tools.temporaryFolder("fault-spool")
-        defer { try? FileManager.default.removeItem(atPath: spoolDir) }
-        var config = env.configuration(bucket: bucket, topic: topic)
-        config.storageEmulatorHost = "http://127.0.0.1:\(proxy.port)"
-        config.saveBudget = 1
-        let server = try await TestServer.start(configure: { $0.workers = 4; $0.saveBudget = 1; $0.spoolDir = spoolDir },
-                                                storage: try Backends.storage(config, telemetry: .silent()),
-                                                queue: try Backends.queue(config, telemetry: .silent()))
+        let rig = try await GoogleRig.start(proxying: \.storagePort, recordRequestLines: false) { config, proxyPort in
+            config.storageEmulatorHost = "http://127.0.0.1:\(proxyPort)"
+            config.saveBudget = 1
+        }
+        defer { rig.removeSpool() }
+        let (env, server, proxy) = (rig.env, rig.server, rig.proxy)
         // A lighter stream than the S3 rows': the emulator rewrites its whole object index on every
         // upload, so it stores a few crashes a second, and the spool must drain within the wait.
         let stream = CrashStream(port: server.port, clients: 2, pause: 0.2)
@@ -34,13 +28,12 @@ struct GoogleFaultTests {
         if let outbox = server.collector.pipeline.outbox { _ = await FaultSuiteTests.waitUntil(60) { outbox.count == 0 } }
         let spoolLeft = server.collector.pipeline.outbox?.count ?? 0
         let records = stream.records
-        let queued = try await env.waitFor(records.acknowledged, on: subscription, timeout: 30)
+        let queued = try await env.waitFor(records.acknowledged, on: rig.subscription, timeout: 30)
         let caughtUp = Date().timeIntervalSince(streamEnded)
-        try await server.stop()
-        try? proxy.stop()
+        try await rig.stop()
 
         var row = try FaultSuiteTests.tally("GCS down \(Int(FaultSuiteTests.window)) s, spool", records, run: stream.runID,
-                                            truth: try GCSTruth(env, bucket: bucket), queued: queued)
+                                            truth: try GCSTruth(env, bucket: rig.bucket), queued: queued)
         row.seconds = Date().timeIntervalSince(started)
         row.notes.append("GCS and Pub/Sub emulators, 2 clients")
         row.notes.append(String(format: "%d still spooled when the stream ended, all stored and published %.1f s later", spooledAtEnd, caughtUp))
@@ -57,18 +50,12 @@ struct GoogleFaultTests {
     /// the outbox drained in batched publish calls.
     @Test func pubSubOutage() async throws {
         let started = Date()
-        let env = try GoogleTestEnvironment.load()
-        let bucket = try env.makeBucket()
-        let (topic, subscription) = try env.makeTopic()
-        let proxy = try TCPProxy(upstreamHost: "127.0.0.1", upstreamPort: env.pubsubPort)
-        let spoolDir = try Tools.temporaryFolder("fault-spool")
-        defer { try? FileManager.default.removeItem(atPath: spoolDir) }
-        var config = env.configuration(bucket: bucket, topic: topic)
-        config.pubsubEmulatorHost = "127.0.0.1:\(proxy.port)"
-        config.publishBudget = 1
-        let server = try await TestServer.start(configure: { $0.workers = 4; $0.publishBudget = 1; $0.spoolDir = spoolDir },
-                                                storage: try Backends.storage(config, telemetry: .silent()),
-                                                queue: try Backends.queue(config, telemetry: .silent()))
+        let rig = try await GoogleRig.start(proxying: \.pubsubPort, recordRequestLines: true) { config, proxyPort in
+            config.pubsubEmulatorHost = "127.0.0.1:\(proxyPort)"
+            config.publishBudget = 1
+        }
+        defer { rig.removeSpool() }
+        let (env, server, proxy) = (rig.env, rig.server, rig.proxy)
         let stream = CrashStream(port: server.port, clients: 4, pause: 0.05)
         var backlogPeak = 0
         try await stream.runThroughOutage(lead: FaultSuiteTests.lead, window: FaultSuiteTests.window, cut: proxy.stop, restore: {
@@ -76,14 +63,13 @@ struct GoogleFaultTests {
             try proxy.start()
         })
         let records = stream.records
-        let queued = try await env.waitFor(records.acknowledged, on: subscription, timeout: 60)
+        let queued = try await env.waitFor(records.acknowledged, on: rig.subscription, timeout: 60)
         let backlogLeft = server.collector.pipeline.outbox?.count ?? 0
-        try await server.stop()
-        try? proxy.stop()
+        try await rig.stop()
 
         let calls = proxy.requestLines.filter { $0.contains(":publish ") }.count
         var row = try FaultSuiteTests.tally("Pub/Sub down \(Int(FaultSuiteTests.window)) s", records, run: stream.runID,
-                                            truth: try GCSTruth(env, bucket: bucket), queued: queued)
+                                            truth: try GCSTruth(env, bucket: rig.bucket), queued: queued)
         row.seconds = Date().timeIntervalSince(started)
         row.notes.append("GCS and Pub/Sub emulators")
         row.notes.append("\(backlogPeak) IDs in the outbox when Pub/Sub came back; \(calls) publish calls for \(queued.count) messages")
@@ -94,4 +80,39 @@ struct GoogleFaultTests {
         #expect(backlogPeak > 0, "Pub/Sub was down for \(FaultSuiteTests.window) s: IDs must have waited")
         #expect(calls < queued.count, "the outbox must drain in batches")
     }
+}
+
+/// One Google row's setup: a fresh bucket, topic and subscription on the emulators, a proxy in
+/// front of one emulator (the outage switch), a spool folder, and a collector whose backends reach
+/// that emulator through the proxy. `tune` sets the proxy's address and the row's budgets; it is
+/// applied to the backends' configuration and to the server's.
+private struct GoogleRig {
+    let env: GoogleTestEnvironment
+    let bucket: String
+    let subscription: String
+    let proxy: TCPProxy
+    let spoolDir: String
+    let server: TestServer
+
+    static func start(proxying port: KeyPath<GoogleTestEnvironment, Int>, recordRequestLines: Bool,
+                      tune: (inout CollectorConfiguration, Int) -> Void) async throws -> GoogleRig {
+        let env = try GoogleTestEnvironment.load()
+        let bucket = try env.makeBucket()
+        let (topic, subscription) = try env.makeTopic()
+        let proxy = try TCPProxy(upstreamHost: "127.0.0.1", upstreamPort: env[keyPath: port], recordRequestLines: recordRequestLines)
+        let spoolDir = try Tools.temporaryFolder("fault-spool")
+        var config = env.configuration(bucket: bucket, topic: topic)
+        tune(&config, proxy.port)
+        let server = try await TestServer.start(configure: { $0.workers = 4; $0.spoolDir = spoolDir; tune(&$0, proxy.port) },
+                                                storage: try Backends.storage(config, telemetry: .silent()),
+                                                queue: try Backends.queue(config, telemetry: .silent()))
+        return GoogleRig(env: env, bucket: bucket, subscription: subscription, proxy: proxy, spoolDir: spoolDir, server: server)
+    }
+
+    func stop() async throws {
+        try await server.stop()
+        try? proxy.stop()
+    }
+
+    func removeSpool() { try? FileManager.default.removeItem(atPath: spoolDir) }
 }
