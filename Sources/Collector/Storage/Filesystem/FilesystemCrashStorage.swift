@@ -4,12 +4,13 @@ import NIOCore
 /// `CRASHSTORAGE=fs`: the design's keys as files under a root folder.
 ///
 /// Each file is written with `DurableFile`: a hidden temporary name in its final folder (unique
-/// across processes and threads, so collectors sharing a root never clash), fsynced, renamed into place, and the folder fsynced, so a file is either absent or
-/// whole, even after a power cut. The bytes of all of a crash's files are synced together
-/// (`DurableFile.Staged`); then dumps and `dump_names` are renamed into place and their folders
-/// fsynced (once each, shared with concurrent saves), and `raw_crash` is renamed last: a
-/// `raw_crash` file means the crash is complete. A save that fails removes what it wrote, unless
-/// `raw_crash` exists (an earlier save of the same crash completed): then nothing is removed.
+/// across processes and threads, so collectors sharing a root never clash), fsynced, renamed into
+/// place, and the folder fsynced, so a file is either absent or whole, even after a power cut.
+/// The bytes of all of a crash's files are synced together (`DurableFile.Staged`); then dumps and
+/// `dump_names` are renamed into place and their folders fsynced (once each, shared with
+/// concurrent saves), and `raw_crash` is renamed last: a `raw_crash` file means the crash is
+/// complete. A save that fails removes what it wrote, unless `raw_crash` exists (an earlier save
+/// of the same crash completed): then nothing is removed.
 public final class FilesystemCrashStorage: CrashStorage {
     public let root: String
 
