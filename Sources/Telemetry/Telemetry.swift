@@ -16,44 +16,7 @@ public final class Telemetry: Sendable {
     public let logLevel: Logger.Level
     private let sink: LogSink
     private let stageLogger: Logger
-    /// A metric and its one tag (every catalog metric has at most one), as called. Hashed once,
-    /// before any lock is taken: hashing four strings was most of the time the cache lock was held.
-    private struct HandlerKey: Hashable {
-        let name: String
-        let kind: MetricCatalog.Kind
-        let tag: String
-        let value: String
-        let hash: Int
-
-        init(name: String, kind: MetricCatalog.Kind, tag: String, value: String) {
-            (self.name, self.kind, self.tag, self.value) = (name, kind, tag, value)
-            var hasher = Hasher()
-            hasher.combine(name)
-            hasher.combine(kind)
-            hasher.combine(tag)
-            hasher.combine(value)
-            hash = hasher.finalize()
-        }
-
-        func hash(into hasher: inout Hasher) { hasher.combine(hash) }
-
-        static func == (a: Self, b: Self) -> Bool {
-            a.hash == b.hash && a.name == b.name && a.kind == b.kind && a.tag == b.tag && a.value == b.value
-        }
-    }
-    private struct Handlers {
-        var counters: [HandlerKey: CounterHandler] = [:]
-        var recorders: [HandlerKey: RecorderHandler] = [:]
-        var timers: [HandlerKey: TimerHandler] = [:]
-    }
-    /// The handler cache, split by key hash: every request thread looks up about fifteen handlers
-    /// per crash, and one lock for all of them was the most contended lock in the process.
-    private final class Shard: Sendable {
-        let handlers = Mutex(Handlers())
-        /// Keeps each shard's lock word on its own cache line.
-        private let padding: (Int, Int, Int, Int, Int, Int, Int, Int) = (0, 0, 0, 0, 0, 0, 0, 0)
-    }
-    private let shards = (0..<16).map { _ in Shard() }
+    private let handlers = HandlerCache()
     private let troublesReported = Mutex((0, 0))
 
     /// - Parameters:
@@ -94,23 +57,27 @@ public final class Telemetry: Sendable {
     }
 
     public func count(_ name: String, _ tag: (String, String)? = nil, by amount: Int = 1) {
-        handler(\.counters, name, .counter, tag) { metricsFactory.makeCounter(label: name, dimensions: $0) }
-            .increment(by: Int64(amount))
+        if case .counter(let counter) = handlers.handler(name, .counter, tag, make: {
+            .counter(metricsFactory.makeCounter(label: name, dimensions: $0))
+        }) { counter.increment(by: Int64(amount)) }
     }
 
     public func gauge(_ name: String, _ value: Double, _ tag: (String, String)? = nil) {
-        handler(\.recorders, name, .gauge, tag) { metricsFactory.makeRecorder(label: name, dimensions: $0, aggregate: false) }
-            .record(value)
+        if case .recorder(let recorder) = handlers.handler(name, .gauge, tag, make: {
+            .recorder(metricsFactory.makeRecorder(label: name, dimensions: $0, aggregate: false))
+        }) { recorder.record(value) }
     }
 
     public func histogram(_ name: String, _ value: Double, _ tag: (String, String)? = nil) {
-        handler(\.recorders, name, .histogram, tag) { metricsFactory.makeRecorder(label: name, dimensions: $0, aggregate: true) }
-            .record(value)
+        if case .recorder(let recorder) = handlers.handler(name, .histogram, tag, make: {
+            .recorder(metricsFactory.makeRecorder(label: name, dimensions: $0, aggregate: true))
+        }) { recorder.record(value) }
     }
 
     public func time(_ name: String, nanoseconds: UInt64, _ tag: (String, String)? = nil) {
-        handler(\.timers, name, .timer, tag) { metricsFactory.makeTimer(label: name, dimensions: $0) }
-            .recordNanoseconds(Int64(nanoseconds))
+        if case .timer(let timer) = handlers.handler(name, .timer, tag, make: {
+            .timer(metricsFactory.makeTimer(label: name, dimensions: $0))
+        }) { timer.recordNanoseconds(Int64(nanoseconds)) }
     }
 
     /// Runs `body`, recording its duration under the timer `name`.
@@ -163,27 +130,6 @@ public final class Telemetry: Sendable {
         statsd?.flush()
         sink.flush()
     }
-
-    /// The handler of a metric and tag, resolved once: later calls cost one lookup. A closed tag
-    /// value is checked against the catalog on first use, and only a value the catalog allows is
-    /// cached as called; any other shares the `other` handler, so neither the cache nor any backend
-    /// grows with what clients send.
-    private func handler<H: Sendable>(_ cache: WritableKeyPath<Handlers, [HandlerKey: H]>, _ name: String,
-                                      _ kind: MetricCatalog.Kind, _ tag: (String, String)?,
-                                      make: ([(String, String)]) -> H) -> H {
-        let key = HandlerKey(name: name, kind: kind, tag: tag?.0 ?? "", value: tag?.1 ?? "")
-        if let found = shard(key).handlers.withLock({ $0[keyPath: cache][key] }) { return found }
-        let allowed = tag.map { MetricCatalog.allowed(name, tag: $0.0, $0.1) } ?? ""
-        let stored = HandlerKey(name: name, kind: kind, tag: key.tag, value: allowed)
-        return shard(stored).handlers.withLock { handlers in
-            if let found = handlers[keyPath: cache][stored] { return found }
-            let made = make(tag.map { [($0.0, allowed)] } ?? [])
-            handlers[keyPath: cache][stored] = made
-            return made
-        }
-    }
-
-    private func shard(_ key: HandlerKey) -> Shard { shards[Int(UInt(bitPattern: key.hash) % UInt(shards.count))] }
 }
 
 /// Monotonic nanoseconds, for stage timings.

@@ -67,4 +67,27 @@ import Testing
         sender.flush()
         #expect(receiver.lines() == ["breakwater.x:5|c|#a:1", "breakwater.x:1|c|#a:2"])
     }
+
+    /// Handlers are cached per thread as well as shared: two `Telemetry`s used in turns on the same
+    /// threads never send to each other's socket, and counts from many threads all arrive.
+    @Test func threadCachesKeepTelemetriesApartAndLoseNoCount() async {
+        let (r1, r2) = (UDPReceiver(), UDPReceiver())
+        let (t1, t2) = (telemetry(r1), telemetry(r2))
+        await withTaskGroup(of: Void.self) { group in
+            for _ in 0..<8 {
+                group.addTask {
+                    for i in 0..<500 {
+                        t1.count(MetricCatalog.incomingCrash, ("endpoint", "breakpad"))
+                        if i % 2 == 0 { t2.count(MetricCatalog.incomingCrash, ("endpoint", "breakpad")) }
+                        t2.count(MetricCatalog.incomingCrash, ("endpoint", "no such endpoint"))
+                    }
+                }
+            }
+        }
+        t1.flush()
+        t2.flush()
+        #expect(r1.lines() == ["breakwater.incoming_crash:4000|c|#endpoint:breakpad"])
+        #expect(r2.lines().sorted() == ["breakwater.incoming_crash:2000|c|#endpoint:breakpad",
+                                        "breakwater.incoming_crash:4000|c|#endpoint:other"])
+    }
 }

@@ -74,7 +74,9 @@ public struct BreakpadDecoder: Sendable {
             }
             try DumpNames.add(bytes, named: part.name, to: &report)
         } else {
-            guard let text = String(validating: part.body.readableBytesView, as: UTF8.self) else {
+            // Validated from the raw bytes: over `readableBytesView` the generic initializer ran
+            // unspecialized, looking up type metadata for every annotation.
+            guard let text = part.body.withUnsafeReadableBytes({ String(validating: $0, as: UTF8.self) }) else {
                 throw Malformed("invalid_annotation_value")
             }
             try addText(part.name, text, to: &report)

@@ -9,7 +9,10 @@ public enum Compression: String, Sendable, CaseIterable {
 
     /// The `Content-Encoding` values accepted, mapped to their compression (identity is nil).
     public static func contentEncoding(_ header: String) -> Compression?? {
-        switch header.lowercased().trimmingCharacters(in: [" ", "\t"]) {
+        var value = Substring(header.lowercased())
+        while value.first == " " || value.first == "\t" { value.removeFirst() }
+        while value.last == " " || value.last == "\t" { value.removeLast() }
+        switch value {
         case "", "identity": return .some(nil)
         case "gzip", "x-gzip": return .gzip
         case "deflate": return .zlib

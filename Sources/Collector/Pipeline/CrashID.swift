@@ -5,8 +5,7 @@ import Foundation
 public enum CrashID {
     /// Makes a new crash ID for a crash received at `date` with `result`.
     public static func make(result: ThrottleResult, date: Date) -> String {
-        let uuid = UUID().uuidString.lowercased()
-        return String(uuid.dropLast(7)) + String(result.digit) + yymmdd(date)
+        String(RandomUUID.make().dropLast(7)) + String(result.digit) + yymmdd(date)
     }
 
     /// Whether `id` has the shape of a crash ID.

@@ -40,5 +40,5 @@ struct SentryEventReport {
         return id.utf8.count == 32 && id.allSatisfy(\.isHexDigit) ? id : nil
     }
 
-    static func newEventID() -> String { UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased() }
+    static func newEventID() -> String { RandomUUID.make(hyphens: false) }
 }
