@@ -57,6 +57,12 @@ public enum DurableFile {
             }
             for file in open {
                 guard fdatasync(file.fd) == 0 else { throw Failure(operation: "fdatasync", path: file.path, errno: errno) }
+                // The bytes are on disk now, and the collector does not read a crash back soon:
+                // hand its pages back to the page cache's free pool. Otherwise every crash is
+                // copied into pages the kernel must find afresh (45% of a filesystem run's CPU on
+                // this VM, where free memory is handed back to the host), and in a container the
+                // cache counts against its memory limit. Only a hint: no error to check.
+                _ = posix_fadvise(file.fd, 0, 0, POSIX_FADV_DONTNEED)
             }
         }
 

@@ -20,6 +20,26 @@ import Testing
         #expect(try FileManager.default.contentsOfDirectory(atPath: root + "/a/b") == ["file"])
     }
 
+    /// A durable file's pages leave the page cache once its bytes are on disk (`mincore` counts the
+    /// resident ones). Written under `.build`, on the checkout's disk: the temporary folder may be
+    /// tmpfs, which has no disk to drop pages to.
+    @Test func writtenFilesLeaveThePageCache() throws {
+        let root = FileManager.default.currentDirectoryPath + "/.build/durable-\(UUID().uuidString)"
+        try DurableFile.makeFolder(root + "/a/b")
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let size = 4 << 20
+        try DurableFile.write(ByteBuffer(repeating: 7, count: size), to: root + "/a/b/file")
+        let fd = open(root + "/a/b/file", O_RDONLY)
+        defer { close(fd) }
+        let map = try #require(mmap(nil, size, PROT_READ, MAP_SHARED, fd, 0))
+        defer { munmap(map, size) }
+        let pages = size / Int(getpagesize())
+        var resident = [UInt8](repeating: 0, count: pages)
+        #expect(mincore(map, size, &resident) == 0)
+        let cached = resident.filter { $0 & 1 == 1 }.count
+        #expect(cached == 0, "\(cached) of \(pages) pages still cached")
+    }
+
     /// Many writers renaming into one folder share folder fsyncs; every one of them returns only
     /// when its own name is durable, and a failure reaches every writer it concerns.
     @Test func concurrentWritersIntoOneFolder() throws {
