@@ -65,7 +65,8 @@ public final class Router: Sendable {
     public var boundPaths: [String] { routes.map { "\($0.method) \($0.path)" } }
 
     private func matches(_ route: Route, _ path: String) -> Bool {
-        guard route.path.contains("*") else { return path == route.path }
+        // A byte search: `contains("*")` resolved to Foundation's, through CFString, per route per request.
+        guard route.path.utf8.contains(UInt8(ascii: "*")) else { return path == route.path }
         let want = route.path.split(separator: "/", omittingEmptySubsequences: false)
         let got = path.split(separator: "/", omittingEmptySubsequences: false)
         return want.count == got.count && zip(want, got).allSatisfy { $0 == "*" ? !$1.isEmpty : $0 == $1 }
