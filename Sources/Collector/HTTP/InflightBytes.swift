@@ -32,23 +32,17 @@ public final class InflightBytes: Sendable {
     /// reuses them: resident memory would grow with the number of workers, not the cap.
     /// Fixing that threshold also fixes the trim threshold at its 128 KiB default, so every freed
     /// body of a few hundred KiB was handed back (madvise) and faulted in again by the next request
-    /// (a tenth of the CPU of a typical crash). A trim threshold alone only moved the sawtooth:
-    /// past it glibc trims an arena's top down to its pad (128 KiB), and at 32 connections the
-    /// next bodies faulted the pages in again, 2–10 faults per typical crash. Each arena now keeps
-    /// an 8 MiB pad of its top when it trims: pages it has touched stay for the next bodies
-    /// (0.2–0.3 faults per crash, about 0.9× the CPU, peak RSS within 1 MB; README "Issue 16, fourth
-    /// pass"). Memory never touched is not resident, so idle RSS does not change.
+    /// (a tenth of the CPU of a typical crash): each arena now keeps up to 1 MiB of free top
+    /// (4 MiB measured the same CPU, README "Issue 16").
     /// Once per process, before serving.
     public static func returnLargeBuffersToTheSystem() {
         // mallopt is declared in <malloc.h>, which the Glibc module does not import.
         typealias Mallopt = @convention(c) (Int32, Int32) -> Int32
-        // M_TRIM_THRESHOLD, M_TOP_PAD, M_MMAP_THRESHOLD
-        let trimThreshold: Int32 = -1, topPad: Int32 = -2, mmapThreshold: Int32 = -3
+        let trimThreshold: Int32 = -1, mmapThreshold: Int32 = -3  // M_TRIM_THRESHOLD, M_MMAP_THRESHOLD
         guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "mallopt") else { return }
         let mallopt = unsafeBitCast(symbol, to: Mallopt.self)
         _ = mallopt(mmapThreshold, 1 << 20)
         _ = mallopt(trimThreshold, 1 << 20)
-        _ = mallopt(topPad, 8 << 20)
     }
 
     /// Thrown by a decoder whose next bytes would pass the cap; the endpoint answers busy.
