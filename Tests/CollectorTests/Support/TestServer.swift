@@ -92,6 +92,12 @@ final class TestServer: @unchecked Sendable {
         try await client.shutdown()
         statsd.close()
     }
+
+    /// A test that throws before `stop()` (a service not running) must fail, not take the whole
+    /// test process down with it: AsyncHTTPClient traps when a client is released unstopped.
+    deinit {
+        try? client.syncShutdown()
+    }
 }
 
 /// Storage that keeps crashes in memory so tests can read what the pipeline stored.
