@@ -36,8 +36,11 @@ struct UTCTime {
 
 /// Lower-case hexadecimal, for digests.
 enum Hex {
+    /// Lowercase hex digits, made once (also for `RandomUUID`): built per call, the table was an
+    /// allocation per checksum.
+    static let digits = Array("0123456789abcdef".utf8)
+
     static func encode<D: Sequence>(_ bytes: D) -> String where D.Element == UInt8 {
-        let digits = Array("0123456789abcdef".utf8)
         var out: [UInt8] = []
         for byte in bytes {
             out.append(digits[Int(byte >> 4)])
