@@ -40,6 +40,39 @@ import Testing
         #expect(await collector.waitForExit(timeout: 10) == 0)
     }
 
+    /// rabbitmq-c, and the OpenSSL it brings, are loaded only by a collector whose queue is
+    /// RabbitMQ (about 1.7 MB resident otherwise); that collector still queues its crashes.
+    @Test func rabbitMQLibraryIsLoadedOnlyForARabbitMQQueue() async throws {
+        // Read to the end: /proc files report a size of 0, and String(contentsOfFile:) stops short.
+        func mapped(_ collector: CollectorProcess) throws -> String {
+            let maps = try FileHandle(forReadingFrom: URL(fileURLWithPath: "/proc/\(collector.process.processIdentifier)/maps"))
+            defer { try? maps.close() }
+            return String(decoding: try maps.readToEnd() ?? Data(), as: UTF8.self)
+        }
+        let plain = try await CollectorProcess()
+        let maps = try mapped(plain)
+        #expect(maps.contains("libc.so"))
+        #expect(!maps.contains("librabbitmq") && !maps.contains("libcrypto.so") && !maps.contains("libssl.so"))
+        plain.signal(SIGTERM)
+        #expect(await plain.waitForExit(timeout: 10) == 0)
+
+        let broker = try RabbitMQTestBroker()
+        let queue = broker.uniqueQueue()
+        let rabbit = try await CollectorProcess(environment: ["CRASHQUEUE": "rabbitmq", "RABBITMQ_URL": broker.url, "RABBITMQ_QUEUE": queue])
+        var form = MultipartBody()
+        form.field("ProductName", "Test")
+        let connection = try RawConnection(port: rabbit.port)
+        connection.send(RawConnection.head(contentType: form.contentType, contentLength: form.finished.bytes.count, extra: "Connection: close\r\n"))
+        connection.send(form.finished.bytes)
+        let answer = connection.readAll(timeout: 5)
+        let id = try #require(answer.range(of: "CrashID=bp-").map { String(answer[$0.upperBound...].prefix(36)) })
+        #expect(try broker.drain(queue).map(\.body) == [id])
+        #expect(try mapped(rabbit).contains("librabbitmq.so.4"))
+        rabbit.signal(SIGTERM)
+        #expect(await rabbit.waitForExit(timeout: 10) == 0)
+        try broker.delete(queue)
+    }
+
     @Test func checkConfigMasksSecretsAndRefusesBadValues() throws {
         func run(_ env: [String: String]) throws -> (Int32, String) {
             let p = Process()

@@ -13,6 +13,7 @@ final class AMQPConnection {
     static let systemCABundle = ProcessInfo.processInfo.environment["SSL_CERT_FILE"] ?? "/etc/ssl/certs/ca-certificates.crt"
 
     let url: AMQPURL
+    private let amqp: breakwater_amqp_functions
     let state: amqp_connection_state_t
     let channel: amqp_channel_t = 1
     private(set) var isBroken = false
@@ -23,17 +24,19 @@ final class AMQPConnection {
     /// - Parameter caBundle: PEM file of the CAs trusted for amqps:// (the peer and its host name are verified).
     init(url: AMQPURL, queue: String, timeout: Double, caBundle: String = systemCABundle) throws {
         self.url = url
-        guard let state = amqp_new_connection() else { throw RabbitMQError(kind: .connect, url: url.masked, message: "out of memory") }
+        let amqp = try RabbitMQLibrary.loaded.get()
+        self.amqp = amqp
+        guard let state = amqp.amqp_new_connection() else { throw RabbitMQError(kind: .connect, url: url.masked, message: "out of memory") }
         self.state = state
         try open(queue: queue, timeout: timeout, caBundle: caBundle)
     }
 
     deinit {
         if !isBroken {
-            _ = amqp_channel_close(state, channel, AMQP_REPLY_SUCCESS)
-            _ = amqp_connection_close(state, AMQP_REPLY_SUCCESS)
+            _ = amqp.amqp_channel_close(state, channel, AMQP_REPLY_SUCCESS)
+            _ = amqp.amqp_connection_close(state, AMQP_REPLY_SUCCESS)
         }
-        amqp_destroy_connection(state)
+        amqp.amqp_destroy_connection(state)
     }
 
     var idleSeconds: Double { Double(MonotonicClock.now() - lastUsed) / 1e9 }
@@ -43,44 +46,44 @@ final class AMQPConnection {
     func abandon() { isBroken = true }
 
     private func open(queue: String, timeout: Double, caBundle: String) throws {
-        guard let socket = url.tls ? amqp_ssl_socket_new(state) : amqp_tcp_socket_new(state) else {
+        guard let socket = url.tls ? amqp.amqp_ssl_socket_new(state) : amqp.amqp_tcp_socket_new(state) else {
             throw failure(.connect, "cannot create a socket")
         }
         if url.tls {
-            amqp_ssl_socket_set_verify_peer(socket, 1)
-            amqp_ssl_socket_set_verify_hostname(socket, 1)
-            try check(amqp_ssl_socket_set_cacert(socket, caBundle), .connect, "cannot load CA bundle \(caBundle)")
+            amqp.amqp_ssl_socket_set_verify_peer(socket, 1)
+            amqp.amqp_ssl_socket_set_verify_hostname(socket, 1)
+            try check(amqp.amqp_ssl_socket_set_cacert(socket, caBundle), .connect, "cannot load CA bundle \(caBundle)")
         }
         var tv = Self.duration(timeout)
-        amqp_set_handshake_timeout(state, &tv)
-        amqp_set_rpc_timeout(state, &tv)
-        try check(amqp_socket_open_noblock(socket, url.host, Int32(url.port), &tv), .connect, "cannot connect to \(url.host):\(url.port)")
-        try reply(breakwater_amqp_login(state, url.vhost, 0, 131_072, Self.heartbeatSeconds, url.user, url.password),
+        amqp.amqp_set_handshake_timeout(state, &tv)
+        amqp.amqp_set_rpc_timeout(state, &tv)
+        try check(amqp.amqp_socket_open_noblock(socket, url.host, Int32(url.port), &tv), .connect, "cannot connect to \(url.host):\(url.port)")
+        try reply(breakwater_amqp_login(amqp, state, url.vhost, 0, 131_072, Self.heartbeatSeconds, url.user, url.password),
                   .login, "login as \(url.user.debugDescription) to vhost \(url.vhost.debugDescription) failed")
-        amqp_channel_open(state, channel)
-        try reply(amqp_get_rpc_reply(state), .connect, "cannot open a channel")
-        amqp_confirm_select(state, channel)
-        try reply(amqp_get_rpc_reply(state), .connect, "cannot turn publisher confirms on")
+        _ = amqp.amqp_channel_open(state, channel)
+        try reply(amqp.amqp_get_rpc_reply(state), .connect, "cannot open a channel")
+        _ = amqp.amqp_confirm_select(state, channel)
+        try reply(amqp.amqp_get_rpc_reply(state), .connect, "cannot turn publisher confirms on")
         queue.withCString { name in
-            _ = amqp_queue_declare(state, channel, amqp_cstring_bytes(name), 0, 1, 0, 0, amqp_empty_table)
+            _ = amqp.amqp_queue_declare(state, channel, amqp.amqp_cstring_bytes(name), 0, 1, 0, 0, Self.emptyTable)
         }
-        try reply(amqp_get_rpc_reply(state), .declare, "cannot declare durable queue \(queue.debugDescription) (does it exist with other arguments?)")
+        try reply(amqp.amqp_get_rpc_reply(state), .declare, "cannot declare durable queue \(queue.debugDescription) (does it exist with other arguments?)")
     }
 
     /// Publishes `body` persistently to `queue` through the default exchange and waits up to
     /// `timeout` seconds for the broker's confirm. `mandatory` makes a missing queue an error
     /// instead of a silent drop.
     func publish(_ body: String, to queue: String, timeout: Double) throws {
-        defer { lastUsed = MonotonicClock.now(); amqp_maybe_release_buffers(state) }
+        defer { lastUsed = MonotonicClock.now(); amqp.amqp_maybe_release_buffers(state) }
         var props = amqp_basic_properties_t()
         props._flags = amqp_flags_t(AMQP_BASIC_DELIVERY_MODE_FLAG | AMQP_BASIC_CONTENT_TYPE_FLAG)
         props.delivery_mode = 2
         let status: Int32 = "text/plain".withCString { contentType in
-            props.content_type = amqp_cstring_bytes(contentType)
+            props.content_type = amqp.amqp_cstring_bytes(contentType)
             return queue.withCString { routingKey in
                 var utf8 = Array(body.utf8)
                 return utf8.withUnsafeMutableBytes { bytes in
-                    amqp_basic_publish(state, channel, amqp_empty_bytes, amqp_cstring_bytes(routingKey), 1, 0, &props,
+                    amqp.amqp_basic_publish(state, channel, Self.emptyBytes, amqp.amqp_cstring_bytes(routingKey), 1, 0, &props,
                                        amqp_bytes_t(len: bytes.count, bytes: bytes.baseAddress))
                 }
             }
@@ -99,7 +102,7 @@ final class AMQPConnection {
             guard now < deadline else { throw failure(.unconfirmed, "no confirm within \(timeout) s") }
             var tv = Self.duration(Double(deadline - now) / 1e9)
             var frame = amqp_frame_t()
-            try check(amqp_simple_wait_frame_noblock(state, &frame, &tv), .unconfirmed, "waiting for the confirm failed")
+            try check(amqp.amqp_simple_wait_frame_noblock(state, &frame, &tv), .unconfirmed, "waiting for the confirm failed")
             // Content frames of a returned message carry nothing we need.
             guard frame.frame_type == UInt8(AMQP_FRAME_METHOD) else { continue }
             let method = frame.payload.method
@@ -124,14 +127,18 @@ final class AMQPConnection {
 
     /// Asks the broker whether `queue` exists: a round trip proving the connection works.
     func ping(queue: String) throws {
-        defer { lastUsed = MonotonicClock.now(); amqp_maybe_release_buffers(state) }
+        defer { lastUsed = MonotonicClock.now(); amqp.amqp_maybe_release_buffers(state) }
         queue.withCString { name in
-            _ = amqp_queue_declare(state, channel, amqp_cstring_bytes(name), 1, 0, 0, 0, amqp_empty_table)
+            _ = amqp.amqp_queue_declare(state, channel, amqp.amqp_cstring_bytes(name), 1, 0, 0, 0, Self.emptyTable)
         }
-        try reply(amqp_get_rpc_reply(state), .declare, "queue \(queue.debugDescription) is not there")
+        try reply(amqp.amqp_get_rpc_reply(state), .declare, "queue \(queue.debugDescription) is not there")
     }
 
     // MARK: - rabbitmq-c results
+
+    /// The library's `amqp_empty_table` and `amqp_empty_bytes`, which are variables, not functions.
+    static var emptyTable: amqp_table_t { amqp_table_t(num_entries: 0, entries: nil) }
+    static var emptyBytes: amqp_bytes_t { amqp_bytes_t(len: 0, bytes: nil) }
 
     static let basicAck = amqp_method_number_t(0x003C_0050)
     static let basicNack = amqp_method_number_t(0x003C_0078)
@@ -147,7 +154,11 @@ final class AMQPConnection {
 
     private func check(_ status: Int32, _ kind: RabbitMQError.Kind, _ what: String) throws {
         guard status != AMQP_STATUS_OK.rawValue else { return }
-        throw failure(kind, "\(what): \(String(cString: amqp_error_string2(status)))")
+        throw failure(kind, "\(what): \(errorText(status))")
+    }
+
+    private func errorText(_ status: Int32) -> String {
+        amqp.amqp_error_string2(status).map { String(cString: $0) } ?? "status \(status)"
     }
 
     func reply(_ r: amqp_rpc_reply_t, _ kind: RabbitMQError.Kind, _ what: String) throws {
@@ -155,7 +166,7 @@ final class AMQPConnection {
         case AMQP_RESPONSE_NORMAL:
             return
         case AMQP_RESPONSE_LIBRARY_EXCEPTION:
-            throw failure(kind, "\(what): \(String(cString: amqp_error_string2(r.library_error)))")
+            throw failure(kind, "\(what): \(errorText(r.library_error))")
         case AMQP_RESPONSE_SERVER_EXCEPTION:
             throw failure(kind, "\(what): \(Self.closeReason(r.reply))")
         default:
