@@ -25,7 +25,8 @@ RUN swift build -c release --product breakwater --static-swift-stdlib \
  && printf '{"source":"","version":"%s","commit":"","build":"Dockerfile"}\n' "$(swift --version 2>/dev/null | head -1 | tr -d '"')" \
       > /staging/version.json
 
-# ---- run: slim Debian with only the shared libraries the binary links ----
+# ---- run: slim Debian with only the shared libraries the binary links, and librabbitmq4, which it
+# loads when QUEUE=rabbitmq ----
 FROM debian:bookworm-slim
 RUN export DEBIAN_FRONTEND=noninteractive \
  && apt-get -q update \

@@ -53,9 +53,12 @@ import Glibc
             if type == .typeDirectory { folders.insert(path) } else { files.insert(path) }
         }
 
-        // Exactly the libraries ldd reports for the two executables (the loader included).
-        var libraries: Set<String> = []
-        for executable in ["app/breakwater", "app/swift-backtrace-static"] {
+        // Exactly the libraries ldd reports for the two executables (the loader included), and
+        // librabbitmq, which the collector loads at run time for QUEUE=rabbitmq, with its own.
+        let rabbitmq = "lib/x86_64-linux-gnu/librabbitmq.so.4"  // where ld.so.cache (ldconfig -p) has it, like the others
+        #expect(FileManager.default.fileExists(atPath: root + "/" + rabbitmq))
+        var libraries: Set<String> = [rabbitmq]
+        for executable in ["app/breakwater", "app/swift-backtrace-static", rabbitmq] {
             let ldd = try Tools.run("/usr/bin/ldd", [root + "/" + executable])
             for line in ldd.output.split(separator: "\n") {
                 let words = line.split(separator: " ")
@@ -100,8 +103,12 @@ import Glibc
         print("image: \(try ContainerImage.built().split(separator: "\n").last ?? "")")
     }
 
+    /// Also queues it on the real broker: the image carries rabbitmq-c, which the collector loads
+    /// at run time rather than links.
     @Test func rootFilesystemAnswersAHeartbeatAndStoresACrash() async throws {
         _ = try ContainerImage.built()
+        let broker = try RabbitMQTestBroker()
+        let queue = broker.uniqueQueue()
         // The container's /tmp, on the host: the crashes are stored there.
         let tmp = try Tools.temporaryFolder("image-tmp")
         #expect(chown(tmp, 10001, 10001) == 0)
@@ -110,7 +117,8 @@ import Glibc
         let process = Process()
         process.executableURL = URL(fileURLWithPath: Tools.path("scripts/image"))
         process.arguments = ["run", "-e", "PORT=\(port)", "-e", "HOST=127.0.0.1", "-e", "STATSD_PORT=9",
-                             "-e", "CRASHSTORAGE=fs", "-e", "CRASHSTORAGE_FS_ROOT=/tmp/crashes", "-v", "\(tmp):/tmp"]
+                             "-e", "CRASHSTORAGE=fs", "-e", "CRASHSTORAGE_FS_ROOT=/tmp/crashes", "-v", "\(tmp):/tmp",
+                             "-e", "CRASHQUEUE=rabbitmq", "-e", "RABBITMQ_URL=\(broker.url)", "-e", "RABBITMQ_QUEUE=\(queue)"]
         _ = FileManager.default.createFile(atPath: log, contents: nil)
         let output = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
         process.standardOutput = output
@@ -162,6 +170,8 @@ import Glibc
         #expect(((try? FileManager.default.attributesOfItem(atPath: stored))?[.ownerAccountID] as? NSNumber)?.intValue == 10001)
         let rawCrashes = FileManager.default.subpaths(atPath: tmp + "/crashes/v1/raw_crash") ?? []
         #expect(rawCrashes.contains { $0.hasSuffix("/" + String(crashID)) })
+        #expect(try broker.drain(queue).map(\.body) == [String(crashID)])
+        try broker.delete(queue)
 
         // STOPSIGNAL: SIGTERM drains and exits 0.
         let pid = try #require(collector())
