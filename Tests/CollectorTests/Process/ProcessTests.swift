@@ -71,6 +71,16 @@ import Testing
         rabbit.signal(SIGTERM)
         #expect(await rabbit.waitForExit(timeout: 10) == 0)
         try broker.delete(queue)
+
+        // A library that cannot be loaded is a start-up error that names it, not an outage.
+        let folder = try Tools.temporaryFolder("no-rabbitmq")
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        _ = FileManager.default.createFile(atPath: folder + "/librabbitmq.so.4", contents: Data("not a library".utf8))
+        let refused = try Tools.run(CollectorProcess.executable.path, ["serve"], cwd: CollectorProcess.root.path, environment: [
+            "LD_LIBRARY_PATH": folder, "CRASHQUEUE": "rabbitmq", "RABBITMQ_URL": broker.url, "RABBITMQ_QUEUE": queue,
+            "PORT": String(Tools.freePort()), "STATSD_PORT": "9", "PATH": "/usr/bin:/bin"])
+        #expect(refused.status != 0)
+        #expect(refused.output.contains("CRASHQUEUE=rabbitmq needs librabbitmq.so.4"), "\(refused.output)")
     }
 
     @Test func checkConfigMasksSecretsAndRefusesBadValues() throws {

@@ -136,7 +136,8 @@ final class AMQPConnection {
 
     // MARK: - rabbitmq-c results
 
-    /// The library's `amqp_empty_table` and `amqp_empty_bytes`, which are variables, not functions.
+    /// What the library's `amqp_empty_table` and `amqp_empty_bytes` hold: they are variables, which
+    /// the function table does not carry.
     static var emptyTable: amqp_table_t { amqp_table_t(num_entries: 0, entries: nil) }
     static var emptyBytes: amqp_bytes_t { amqp_bytes_t(len: 0, bytes: nil) }
 

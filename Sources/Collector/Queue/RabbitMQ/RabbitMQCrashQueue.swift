@@ -37,6 +37,7 @@ public final class RabbitMQCrashQueue: CrashQueue, Sendable {
     public init(url: String, queue: String, telemetry: Telemetry, poolSize: Int = 4,
                 connectTimeout: Double = 5, confirmTimeout: Double = 2, caBundle: String? = nil) throws {
         self.url = try AMQPURL(url)
+        // A library that cannot be loaded stops start-up with its reason, not as a broker outage.
         _ = try RabbitMQLibrary.loaded.get()
         maskedURL = self.url.masked
         queueName = queue

@@ -7,7 +7,7 @@ enum RabbitMQLibrary {
     static let loaded: Result<breakwater_amqp_functions, Backends.StartupError> = {
         var error: UnsafePointer<CChar>?
         let functions = breakwater_amqp_load(&error)
-        if let error { return .failure(Backends.StartupError("QUEUE=rabbitmq needs librabbitmq.so.4: \(String(cString: error))")) }
+        if let error { return .failure(Backends.StartupError("CRASHQUEUE=rabbitmq needs librabbitmq.so.4: \(String(cString: error))")) }
         return .success(functions)
     }()
 }
