@@ -43,14 +43,8 @@ import Testing
     /// rabbitmq-c, and the OpenSSL it brings, are loaded only by a collector whose queue is
     /// RabbitMQ (about 1.7 MB resident otherwise); that collector still queues its crashes.
     @Test func rabbitMQLibraryIsLoadedOnlyForARabbitMQQueue() async throws {
-        // Read to the end: /proc files report a size of 0, and String(contentsOfFile:) stops short.
-        func mapped(_ collector: CollectorProcess) throws -> String {
-            let maps = try FileHandle(forReadingFrom: URL(fileURLWithPath: "/proc/\(collector.process.processIdentifier)/maps"))
-            defer { try? maps.close() }
-            return String(decoding: try maps.readToEnd() ?? Data(), as: UTF8.self)
-        }
         let plain = try await CollectorProcess()
-        let maps = try mapped(plain)
+        let maps = try plain.mappedFiles()
         #expect(maps.contains("libc.so"))
         #expect(!maps.contains("librabbitmq") && !maps.contains("libcrypto.so") && !maps.contains("libssl.so"))
         plain.signal(SIGTERM)
@@ -67,7 +61,7 @@ import Testing
         let answer = connection.readAll(timeout: 5)
         let id = try #require(answer.range(of: "CrashID=bp-").map { String(answer[$0.upperBound...].prefix(36)) })
         #expect(try broker.drain(queue).map(\.body) == [id])
-        #expect(try mapped(rabbit).contains("librabbitmq.so.4"))
+        #expect(try rabbit.mappedFiles().contains("librabbitmq.so.4"))
         rabbit.signal(SIGTERM)
         #expect(await rabbit.waitForExit(timeout: 10) == 0)
         try broker.delete(queue)

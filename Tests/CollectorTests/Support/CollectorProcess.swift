@@ -63,6 +63,14 @@ final class CollectorProcess {
         return kB * 1024
     }
 
+    /// `/proc/<pid>/maps`: what the process has mapped, shared libraries included. Read to the
+    /// end: it reports a size of 0, and `String(contentsOfFile:)` stops short of a long one.
+    func mappedFiles() throws -> String {
+        let maps = try FileHandle(forReadingFrom: URL(fileURLWithPath: "/proc/\(process.processIdentifier)/maps"))
+        defer { try? maps.close() }
+        return String(decoding: try maps.readToEnd() ?? Data(), as: UTF8.self)
+    }
+
     /// Waits for exit; nil when it did not exit within `timeout`.
     func waitForExit(timeout: Double) async -> Int32? {
         let end = Date().addingTimeInterval(timeout)
