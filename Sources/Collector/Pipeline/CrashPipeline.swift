@@ -67,6 +67,8 @@ public final class CrashPipeline: Sendable {
                                  dumps: report.dumps)
         // The outbox is written only when a step fails, and fsynced before the answer.
         let queue = decision.result.isQueued, received = receivedAt.timeIntervalSince1970
+        // From here this crash waits on storage and the queue: the next one may use the CPU.
+        if saver.storage.waitsOnIO || publisher.queue.queues { WorkerPool.nowWaitingOnIO() }
         start = MonotonicClock.now()
         let saved = saver.save(stored)
         telemetry.stage("store", crashID: crashID, nanoseconds: MonotonicClock.now() - start,

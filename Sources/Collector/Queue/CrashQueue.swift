@@ -8,7 +8,8 @@ public protocol CrashQueue: Sendable {
     /// Returns how many from the front the queue has: all of them unless `failure` is set.
     func publish(batch crashIDs: [String]) -> (published: Int, failure: Error?)
     /// Whether a successful `publish` puts the ID anywhere (false for the null queue), so the
-    /// audit line's `queued` never claims a crash was queued when nothing was.
+    /// audit line's `queued` never claims a crash was queued when nothing was. A queue that does
+    /// waits on its broker: the worker pool lets the next crash use the CPU meanwhile.
     var queues: Bool { get }
 }
 

@@ -33,6 +33,13 @@ public protocol CrashStorage: Sendable {
     func check() -> HealthStatus
     /// Crash IDs whose raw crash is stored under the date folder `YYYYMMDD` (for `republish`).
     func crashIDs(onDate date: String) throws -> [String]
+    /// Whether `save` waits on a disk or a network (true unless the backend says otherwise): the
+    /// worker pool then lets the next crash use the CPU meanwhile (`WorkerPool.nowWaitingOnIO`).
+    var waitsOnIO: Bool { get }
+}
+
+extension CrashStorage {
+    public var waitsOnIO: Bool { true }
 }
 
 /// The storage key layout Socorro's processors read (DESIGN.md, "Storage keys").

@@ -185,8 +185,9 @@ import CrashClient
         var form = MultipartBody()
         form.field("ProductName", "Test")
         let body = form.finished
+        // One worker's threads all wait on the slow storage, one more crash waits in the queue.
         let responses = try await withThrowingTaskGroup(of: TestServer.Response.self) { group in
-            for _ in 0..<5 { group.addTask { try await server.submit(body) } }
+            for _ in 0..<WorkerPool.threadsPerWorker + 3 { group.addTask { try await server.submit(body) } }
             return try await group.reduce(into: []) { $0.append($1) }
         }
         let busy = responses.filter { $0.status == 503 }

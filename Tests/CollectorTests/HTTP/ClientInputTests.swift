@@ -180,7 +180,7 @@ import Testing
         try await server.stop()
     }
 
-    /// With every worker held by a crash whose storage hangs, `/__heartbeat__` still answers its
+    /// With crashes held by a storage that hangs, `/__heartbeat__` still answers its
     /// JSON at once, from the heartbeat's own queue.
     @Test func heartbeatNeverWaitsForWorkers() async throws {
         let storage = HangingStorage()

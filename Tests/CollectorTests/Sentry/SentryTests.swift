@@ -371,7 +371,7 @@ struct OldReleaseThrottler: Throttler {
         storage.delay = 1.0
         let server = try await Self.start(storage: storage) { $0.workers = 1; $0.workerQueue = 1 }
         let responses = try await withThrowingTaskGroup(of: TestServer.Response.self) { group in
-            for _ in 0..<5 {
+            for _ in 0..<WorkerPool.threadsPerWorker + 3 {
                 group.addTask { try await server.request(.POST, "/api/42/store/", headers: [Self.auth], body: Array(#"{"message":"x"}"#.utf8)) }
             }
             return try await group.reduce(into: []) { $0.append($1) }
