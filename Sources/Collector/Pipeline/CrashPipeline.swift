@@ -33,6 +33,9 @@ public final class CrashPipeline: Sendable {
     /// Where a crash that failed to store or queue waits; nil turns that into a 503.
     public let outbox: Outbox?
     private let telemetry: Telemetry
+    /// Whether storing or queueing waits on a disk or a network, so a crash reaching that step
+    /// hands its CPU slot on (`WorkerPool.nowWaitingOnIO`). Fixed by the backends: decided once.
+    private let waitsOnIO: Bool
 
     public init(throttler: Throttler, saver: CrashSaver, publisher: QueuePublisher, outbox: Outbox? = nil, telemetry: Telemetry) {
         self.throttler = throttler
@@ -40,6 +43,7 @@ public final class CrashPipeline: Sendable {
         self.publisher = publisher
         self.outbox = outbox
         self.telemetry = telemetry
+        waitsOnIO = saver.storage.waitsOnIO || publisher.queue.queues
     }
 
     /// - Parameter clientCrashID: an already authorized client-chosen crash ID.
@@ -68,7 +72,7 @@ public final class CrashPipeline: Sendable {
         // The outbox is written only when a step fails, and fsynced before the answer.
         let queue = decision.result.isQueued, received = receivedAt.timeIntervalSince1970
         // From here this crash waits on storage and the queue: the next one may use the CPU.
-        if saver.storage.waitsOnIO || publisher.queue.queues { WorkerPool.nowWaitingOnIO() }
+        if waitsOnIO { WorkerPool.nowWaitingOnIO() }
         start = MonotonicClock.now()
         let saved = saver.save(stored)
         telemetry.stage("store", crashID: crashID, nanoseconds: MonotonicClock.now() - start,
