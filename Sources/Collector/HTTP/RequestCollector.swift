@@ -102,7 +102,7 @@ final class RequestCollector: ChannelInboundHandler, RemovableChannelHandler {
         if head.headers.first(name: "expect")?.lowercased() == "100-continue" {
             ctx.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: .continue))), promise: nil)
         }
-        state = .receiving(head: head, body: ctx.channel.allocator.buffer(capacity: reserve), reserved: reserve)
+        state = .receiving(head: head, body: BodyBuffers.allocator.buffer(capacity: reserve), reserved: reserve)
         deadline?.cancel()
         let bound = NIOLoopBound((self, ctx), eventLoop: ctx.eventLoop)
         deadline = ctx.eventLoop.scheduleTask(in: context.requestTimeout) {
