@@ -49,9 +49,6 @@ enum BodyBuffers {
 
     static let kept = Mutex(Kept())
 
-    /// Bytes kept for reuse now.
-    static var retainedBytes: Int { kept.withLock { $0.bytes } }
-
     private static let classes = (largestKept / smallestKept).trailingZeroBitCount + 1
 
     /// The class of a power-of-two size between `smallestKept` and `largestKept`.
