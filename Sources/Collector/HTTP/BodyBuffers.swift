@@ -1,8 +1,5 @@
 @_spi(CustomByteBufferAllocator) import NIOCore
 import Synchronization
-#if canImport(Glibc)
-import Glibc
-#endif
 
 /// The memory of request bodies, kept for the next request instead of handed back to glibc.
 ///
@@ -31,7 +28,7 @@ enum BodyBuffers {
         var blocks: [[UInt]] = Array(repeating: [], count: BodyBuffers.classes)
         var bytes = 0
 
-        /// A kept block of exactly `size` bytes, if there is one.
+        /// A kept block of exactly `size` usable bytes, if there is one.
         mutating func take(_ size: Int) -> UnsafeMutableRawPointer? {
             guard let index = BodyBuffers.classIndex(size), let block = blocks[index].popLast() else { return nil }
             bytes -= size
@@ -57,27 +54,17 @@ enum BodyBuffers {
         return (size / smallestKept).trailingZeroBitCount
     }
 
-    /// Every block carries its size in a 16-byte header (malloc's alignment) just before the
-    /// bytes NIO sees: `deallocate` is given only the pointer.
-    private static let header = 16
-
+    /// A kept block was allocated for its class's size and still carries it (`SizedBlock`).
     private static func take(_ size: Int) -> UnsafeMutableRawPointer? {
-        let block = kept.withLock { $0.take(size) } ?? malloc(size + header)
-        guard let block else { return nil }
-        block.storeBytes(of: size, as: Int.self)
-        return block + header
+        kept.withLock { $0.take(size) } ?? SizedBlock.allocate(size)
     }
 
     private static func resize(_ pointer: UnsafeMutableRawPointer?, to size: Int) -> UnsafeMutableRawPointer? {
         guard let pointer else { return take(size) }
-        guard let block = realloc(pointer - header, size + header) else { return nil }
-        block.storeBytes(of: size, as: Int.self)
-        return block + header
+        return SizedBlock.reallocate(pointer, to: size)
     }
 
     private static func give(_ pointer: UnsafeMutableRawPointer) {
-        let block = pointer - header
-        let size = block.load(as: Int.self)
-        if !kept.withLock({ $0.keep(block, size: size) }) { free(block) }
+        if !kept.withLock({ $0.keep(pointer, size: SizedBlock.size(of: pointer)) }) { SizedBlock.free(pointer) }
     }
 }
