@@ -53,6 +53,7 @@ struct Serve: AsyncParsableCommand {
             services: [.init(service: CollectorService(collector: collector))],
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger))
+        StartupPages.release()
         try await group.run()
     }
 }
