@@ -25,25 +25,37 @@ public enum StartupPages {
     }
 
     /// The address ranges of `executable`'s mappings in `smaps` (the format of `/proc/PID/smaps`)
-    /// that are neither writable nor hold anonymous (private, written) pages.
+    /// that are not writable and hold no private pages: none anonymous, none swapped out (a
+    /// swapped-out relocated page is no longer counted as anonymous, and dropping it would lose it
+    /// all the same). `Private_Dirty` is no guide: it also counts page-cache pages not yet written
+    /// back, as a freshly linked executable's are, which dropping leaves in the page cache.
     static func droppable(smaps: String, executable: String) -> [Range<UInt>] {
         var ranges: [Range<UInt>] = []
-        var candidate: Range<UInt>?
+        /// The executable's read-only mapping being read, and how many of its private-page fields
+        /// said zero so far.
+        var candidate: (range: Range<UInt>, clean: Int)?
+        func finish() {
+            if let candidate, candidate.clean == privateFields.count { ranges.append(candidate.range) }
+            candidate = nil
+        }
         for line in smaps.split(separator: "\n") {
             // A mapping's header: `start-end perms offset dev inode [path]`; the path may hold spaces.
             let fields = line.split(separator: " ", maxSplits: 5, omittingEmptySubsequences: true)
             if fields.count >= 5, !fields[0].hasSuffix(":"), fields[0].contains("-") {
-                candidate = nil
+                finish()
                 let bounds = fields[0].split(separator: "-")
                 guard fields.count == 6, fields[5].drop(while: { $0 == " " }) == executable,
                       !fields[1].contains("w"), bounds.count == 2,
                       let start = UInt(bounds[0], radix: 16), let end = UInt(bounds[1], radix: 16), start < end else { continue }
-                candidate = start..<end
-            } else if fields.first == "Anonymous:", let range = candidate {
-                if fields.count > 1, fields[1] == "0" { ranges.append(range) }
-                candidate = nil
+                candidate = (start..<end, 0)
+            } else if let field = fields.first, privateFields.contains(field), fields.count > 1, fields[1] == "0" {
+                candidate?.clean += 1
             }
         }
+        finish()
         return ranges
     }
+
+    /// The smaps fields that count a mapping's private pages; all must be zero.
+    private static let privateFields: Set<Substring> = ["Anonymous:", "Swap:"]
 }

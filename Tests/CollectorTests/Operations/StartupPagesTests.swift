@@ -4,30 +4,33 @@ import Testing
 
 struct StartupPagesTests {
     /// Only the executable's mappings that are neither writable nor hold private pages are
-    /// dropped: relocated read-only data (RELRO, anonymous pages) and data never are.
+    /// dropped: never data, relocated read-only data (RELRO: anonymous pages, or swapped out),
+    /// other files or a replaced executable.
     @Test func onlyCleanReadOnlyMappingsOfTheExecutableAreDropped() {
-        let smaps = """
-            55d0a0000000-55d0a0700000 r--p 00000000 fe:00 42                         /app/my breakwater
-            Size:               7168 kB
-            Rss:                1856 kB
-            Anonymous:             0 kB
-            VmFlags: rd mr mw me sd
-            55d0a0700000-55d0a2100000 r-xp 006fe000 fe:00 42                         /app/my breakwater
-            Rss:               14800 kB
-            Anonymous:             0 kB
-            55d0a2100000-55d0a2200000 r--p 02132000 fe:00 42                         /app/my breakwater
-            Rss:                1136 kB
-            Anonymous:          1136 kB
-            55d0a2200000-55d0a2300000 rw-p 0224d000 fe:00 42                         /app/my breakwater
-            Anonymous:             0 kB
-            7f0000000000-7f0000100000 r-xp 00000000 fe:00 7                          /usr/lib/libc.so.6
-            Anonymous:             0 kB
-            7f0000200000-7f0000300000 r-xp 00000000 fe:00 43                         /app/my breakwater (deleted)
-            Anonymous:             0 kB
-            7f0000400000-7f0000500000 rw-p 00000000 00:00 0
-            Anonymous:             4 kB
+        func mapping(_ header: String, anonymous: Int = 0, dirty: Int = 0, swap: Int = 0) -> String {
             """
-        let ranges = StartupPages.droppable(smaps: smaps, executable: "/app/my breakwater")
+            \(header)
+            Size:               1024 kB
+            Rss:                 512 kB
+            Private_Dirty:      \(dirty) kB
+            Anonymous:          \(anonymous) kB
+            Swap:               \(swap) kB
+            SwapPss:            \(swap) kB
+            VmFlags: rd mr mw me sd
+
+            """
+        }
+        let exe = "/app/my breakwater"
+        // The first: page-cache pages not yet written back count as Private_Dirty, not private.
+        let smaps = mapping("55d0a0000000-55d0a0700000 r--p 00000000 fe:00 42                         \(exe)", dirty: 512)
+            + mapping("55d0a0700000-55d0a2100000 r-xp 006fe000 fe:00 42                         \(exe)")
+            + mapping("55d0a2100000-55d0a2200000 r--p 02132000 fe:00 42                         \(exe)", anonymous: 1136, dirty: 1136)
+            + mapping("55d0a2200000-55d0a2300000 r--p 02232000 fe:00 42                         \(exe)", swap: 64)
+            + mapping("55d0a2300000-55d0a2400000 rw-p 0224d000 fe:00 42                         \(exe)")
+            + mapping("7f0000000000-7f0000100000 r-xp 00000000 fe:00 7                          /usr/lib/libc.so.6")
+            + mapping("7f0000200000-7f0000300000 r-xp 00000000 fe:00 43                         \(exe) (deleted)")
+            + mapping("7f0000400000-7f0000500000 rw-p 00000000 00:00 0", anonymous: 4, dirty: 4)
+        let ranges = StartupPages.droppable(smaps: smaps, executable: exe)
         #expect(ranges == [0x55d0a0000000..<0x55d0a0700000, 0x55d0a0700000..<0x55d0a2100000])
     }
 
