@@ -39,21 +39,29 @@ public enum StartupPages {
             candidate = nil
         }
         for line in smaps.split(separator: "\n") {
-            // A mapping's header: `start-end perms offset dev inode [path]`; the path may hold spaces.
-            let fields = line.split(separator: " ", maxSplits: 5, omittingEmptySubsequences: true)
-            if fields.count >= 5, !fields[0].hasSuffix(":"), fields[0].contains("-") {
+            if let mapping = mapping(header: line) {
                 finish()
-                let bounds = fields[0].split(separator: "-")
-                guard fields.count == 6, fields[5].drop(while: { $0 == " " }) == executable,
-                      !fields[1].contains("w"), bounds.count == 2,
-                      let start = UInt(bounds[0], radix: 16), let end = UInt(bounds[1], radix: 16), start < end else { continue }
-                candidate = (start..<end, 0)
-            } else if let field = fields.first, privateFields.contains(field), fields.count > 1, fields[1] == "0" {
+                if mapping.path == executable, !mapping.permissions.contains("w") { candidate = (mapping.range, 0) }
+                continue
+            }
+            let fields = line.split(separator: " ", omittingEmptySubsequences: true)
+            if let field = fields.first, privateFields.contains(field), fields.count > 1, fields[1] == "0" {
                 candidate?.clean += 1
             }
         }
         finish()
         return ranges
+    }
+
+    /// A mapping's header line in smaps, `start-end perms offset dev inode [path]` (the path may
+    /// hold spaces), or nil for any other line.
+    static func mapping(header line: Substring) -> (range: Range<UInt>, permissions: Substring, path: Substring)? {
+        let fields = line.split(separator: " ", maxSplits: 5, omittingEmptySubsequences: true)
+        guard fields.count >= 5, !fields[0].hasSuffix(":") else { return nil }
+        let bounds = fields[0].split(separator: "-")
+        guard bounds.count == 2, let start = UInt(bounds[0], radix: 16), let end = UInt(bounds[1], radix: 16),
+              start < end else { return nil }
+        return (start..<end, fields[1], fields.count == 6 ? fields[5].drop(while: { $0 == " " }) : "")
     }
 
     /// The smaps fields that count a mapping's private pages; all must be zero.

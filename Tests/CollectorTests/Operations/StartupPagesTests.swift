@@ -43,13 +43,12 @@ struct StartupPagesTests {
             let ranges = StartupPages.droppable(smaps: smaps, executable: executable)
             var total = 0, inRange = false
             for line in smaps.split(separator: "\n") {
-                let fields = line.split(separator: " ", omittingEmptySubsequences: true)
-                if let first = fields.first, !first.hasSuffix(":"), first.contains("-") {
-                    let bounds = first.split(separator: "-").compactMap { UInt($0, radix: 16) }
-                    inRange = bounds.count == 2 && ranges.contains(bounds[0]..<bounds[1])
-                } else if inRange, fields.first == "Rss:", fields.count > 1 {
-                    total += Int(fields[1]) ?? 0
+                if let mapping = StartupPages.mapping(header: line) {
+                    inRange = ranges.contains(mapping.range)
+                    continue
                 }
+                let fields = line.split(separator: " ", omittingEmptySubsequences: true)
+                if inRange, fields.first == "Rss:", fields.count > 1 { total += Int(fields[1]) ?? 0 }
             }
             return total
         }
