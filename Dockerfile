@@ -17,9 +17,9 @@ WORKDIR /build
 COPY Package.swift ./
 RUN swift package resolve
 COPY . .
-RUN swift build -c release --product breakwater --static-swift-stdlib \
+RUN scripts/release-build --product breakwater \
  && mkdir /staging \
- && strip --strip-debug -o /staging/breakwater "$(swift build -c release --static-swift-stdlib --show-bin-path)/breakwater" \
+ && strip --strip-debug -o /staging/breakwater "$(scripts/release-build --show-bin-path)/breakwater" \
  && cp /usr/libexec/swift/linux/swift-backtrace-static /staging/ \
  && cp -R config /staging/config \
  && printf '{"source":"","version":"%s","commit":"","build":"Dockerfile"}\n' "$(swift --version 2>/dev/null | head -1 | tr -d '"')" \

@@ -53,7 +53,6 @@ struct Serve: AsyncParsableCommand {
             services: [.init(service: CollectorService(collector: collector))],
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger))
-        StartupPages.release()
         try await group.run()
     }
 }
@@ -64,6 +63,9 @@ struct CollectorService: Service {
 
     func run() async throws {
         _ = try await collector.start()
+        // After the service group, the listener and the backends have started: their start-up code
+        // runs once, and would otherwise stay resident (README, "Issue 16, ninth pass").
+        StartupPages.release()
         try? await gracefulShutdown()
         await collector.shutdown()
     }

@@ -3,17 +3,20 @@ import Foundation
 import Glibc
 #endif
 
-/// The executable's read-only pages that only start-up needed, handed back before serving.
+/// The executable's read-only pages that only start-up needed, handed back once serving has begun.
 ///
-/// Start-up (arguments, configuration, backends) runs code that serving never runs again, and the
-/// kernel maps a file's pages in 64 KB windows around each page touched (fault-around): a started
-/// collector kept about 20 MB of its executable resident, much of it cold. Dropping the
+/// Start-up (arguments, configuration, backends, the service group, binding the listener) runs
+/// code that serving never runs again, and the kernel maps a file's pages in 64 KB windows around
+/// each page touched (fault-around): a started collector kept about 20 MB of its executable
+/// resident, much of it cold. Dropping the
 /// executable's clean read-only mappings (`MADV_DONTNEED`) unmaps those pages; the ones serving
 /// uses come back from the page cache on their first touch (minor faults, once). Only mappings
 /// that are not writable and hold no private pages are dropped: relocated read-only data (RELRO)
 /// is private memory, and dropping it would lose the relocations.
 public enum StartupPages {
-    /// Once, just before serving. Does nothing where `/proc` cannot say what is mapped.
+    /// Once, when the collector has started. Requests may already be running: a dropped page they
+    /// need comes back on its next touch, and a mapping that is not writable gains no private page
+    /// while this reads smaps. Does nothing where `/proc` cannot say what is mapped.
     public static func release() {
         guard let smaps = try? String(contentsOfFile: "/proc/self/smaps", encoding: .utf8),
               let executable = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") else { return }

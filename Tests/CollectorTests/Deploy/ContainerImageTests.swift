@@ -103,6 +103,33 @@ import Glibc
         print("image: \(try ContainerImage.built().split(separator: "\n").last ?? "")")
     }
 
+    /// The release build lays out the functions serving runs next to each other
+    /// (`scripts/release-build` gives each its own section, Package.swift hands lld the order in
+    /// `hot-functions.txt`), so that the 64 KB windows the kernel maps around each code page touched
+    /// hold hot code rather than cold neighbours. Fails when the list has gone stale (run
+    /// `bench/hot-functions`) or the build stops applying it.
+    @Test func servingFunctionsAreLaidOutTogether() throws {
+        _ = try ContainerImage.built()
+        let listed = Set(try String(contentsOfFile: Tools.path("Sources/breakwater/hot-functions.txt"), encoding: .utf8)
+            .split(separator: "\n").filter { !$0.hasPrefix("#") })
+        let symbols = try Tools.run("/usr/bin/nm", ["--defined-only", try ContainerImage.releaseBinary()])
+        try #require(symbols.status == 0, "\(symbols.output.prefix(500))")
+        var found: [Substring: UInt] = [:]
+        var text: (low: UInt, high: UInt) = (.max, 0)  // every function's address, listed or not
+        for line in symbols.output.split(separator: "\n") {
+            let fields = line.split(separator: " ")
+            guard fields.count == 3, "tTwW".contains(fields[1]), let address = UInt(fields[0], radix: 16) else { continue }
+            text = (min(text.low, address), max(text.high, address))
+            if listed.contains(fields[2]) { found[fields[2]] = address }
+        }
+        #expect(listed.count > 1_000, "hot-functions.txt lists \(listed.count) functions")
+        // Renamed or removed functions drop out of the list; past a fifth, it no longer describes the code.
+        #expect(found.count * 5 >= listed.count * 4, "\(found.count) of \(listed.count) listed functions are in the binary")
+        let span = (found.values.max() ?? 0) - (found.values.min() ?? 0)
+        #expect(span < 6 << 20, "the listed functions spread over \(span >> 10) KB of the \((text.high - text.low) >> 10) KB of code")
+        print("hot functions: \(found.count) of \(listed.count) within \(span >> 10) KB of \((text.high - text.low) >> 10) KB of code")
+    }
+
     /// Also queues it on the real broker: the image carries rabbitmq-c, which the collector loads
     /// at run time rather than links.
     @Test func rootFilesystemAnswersAHeartbeatAndStoresACrash() async throws {
@@ -224,8 +251,7 @@ enum ContainerImage {
 
     /// The release build's binary, before stripping.
     static func releaseBinary() throws -> String {
-        let swift = try #require(Tools.which("swift"))
-        let result = try Tools.run(swift, ["build", "-c", "release", "--static-swift-stdlib", "--scratch-path", ".build-release", "--show-bin-path"],
+        let result = try Tools.run(Tools.path("scripts/release-build"), ["--scratch-path", ".build-release", "--show-bin-path"],
                                    cwd: Tools.root.path)
         return result.output.split(separator: "\n").last.map(String.init)! + "/breakwater"
     }
