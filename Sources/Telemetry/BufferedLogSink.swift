@@ -50,11 +50,11 @@ public final class BufferedLogSink: LogSink {
     /// Lines whose caller found the buffer full and wrote it itself, since start.
     public var blockedWrites: Int { blocked.load(ordering: .relaxed) }
 
-    public func write(line: String) {
+    public func write(line: [UInt8]) {
         enum Action { case none, wake, full }
         let action: Action = queue.withLock { queue in
-            if queue.bytes.count + line.utf8.count > capacity { return .full }
-            queue.bytes.append(contentsOf: line.utf8)
+            if queue.bytes.count + line.count > capacity { return .full }
+            queue.bytes.append(contentsOf: line)
             if queue.wakePending { return .none }
             queue.wakePending = true
             return .wake
@@ -66,7 +66,7 @@ public final class BufferedLogSink: LogSink {
             blocked.add(1, ordering: .relaxed)
             writing.withLock { _ in
                 emit(take())
-                emit(Array(line.utf8))
+                emit(line)
             }
         }
     }

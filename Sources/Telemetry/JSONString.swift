@@ -1,14 +1,7 @@
 /// JSON string quoting, shared by the log lines and the raw crash writer.
 public enum JSONString {
-    public static func append(_ s: String, to out: inout String) {
-        // Most strings need no escaping: append them whole.
-        guard needsNoEscape(s) else { return out += String(decoding: escaped(s), as: UTF8.self) }
-        out += "\""
-        out += s
-        out += "\""
-    }
-
-    /// The same literal as bytes (the raw crash JSON is built as bytes: no String to copy out of).
+    /// `s` as a JSON string literal, appended as bytes (log lines and the raw crash are built as
+    /// bytes: no String to copy out of). Most strings need no escaping and are appended whole.
     public static func append(_ s: String, to out: inout [UInt8]) {
         guard needsNoEscape(s) else { return out.append(contentsOf: escaped(s)) }
         out.append(UInt8(ascii: "\""))

@@ -3,9 +3,9 @@ import Synchronization
 import Glibc
 #endif
 
-/// Where formatted log lines go. One complete line per call.
+/// Where formatted log lines go. One complete line per call, as UTF-8 bytes.
 public protocol LogSink: Sendable {
-    func write(line: String)
+    func write(line: [UInt8])
     /// Writes whatever the sink still holds (shutdown).
     func flush()
 }
@@ -19,9 +19,8 @@ extension LogSink {
 public struct StdoutLogSink: LogSink {
     public init() {}
 
-    public func write(line: String) {
-        var line = line
-        line.withUTF8 { writeAll(to: 1, UnsafeRawBufferPointer($0)) }
+    public func write(line: [UInt8]) {
+        line.withUnsafeBytes { writeAll(to: 1, $0) }
     }
 }
 
@@ -43,8 +42,8 @@ public final class CapturingLogSink: LogSink {
 
     public init(forwardingTo forward: LogSink? = nil) { self.forward = forward }
 
-    public func write(line: String) {
-        stored.withLock { $0.append(line) }
+    public func write(line: [UInt8]) {
+        stored.withLock { $0.append(String(decoding: line, as: UTF8.self)) }
         forward?.write(line: line)
     }
 

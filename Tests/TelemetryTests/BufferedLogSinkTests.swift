@@ -44,7 +44,7 @@ import Glibc
         let threads = 4, perThread = 2000
         let reader = Task.detached { pipe.lines(threads * perThread) }
         DispatchQueue.concurrentPerform(iterations: threads) { t in
-            for i in 0..<perThread { sink.write(line: "{\"thread\":\(t),\"i\":\(i)}\n") }
+            for i in 0..<perThread { sink.write(line: Array("{\"thread\":\(t),\"i\":\(i)}\n".utf8)) }
         }
         sink.flush()
         let lines = await reader.value
@@ -60,7 +60,7 @@ import Glibc
     @Test func aFullBufferBlocksTheCallerAndLosesNothing() async throws {
         let pipe = Pipe()
         let sink = BufferedLogSink(fd: pipe.write, capacity: 1024)
-        let line = String(repeating: "x", count: 199) + "\n"
+        let line = Array((String(repeating: "x", count: 199) + "\n").utf8)
         let count = 2000  // 400 KB: more than the pipe (64 KiB) and the buffer together
         let writer = Task.detached { for _ in 0..<count { sink.write(line: line) } }
         try await Task.sleep(nanoseconds: 300_000_000)
@@ -74,7 +74,7 @@ import Glibc
     @Test func aQuietSinkWritesPromptlyWithoutAFlush() {
         let pipe = Pipe()
         let sink = BufferedLogSink(fd: pipe.write)
-        sink.write(line: "one\n")
+        sink.write(line: Array("one\n".utf8))
         #expect(pipe.lines(1) == ["one"])
         #expect(sink.blockedWrites == 0)
     }

@@ -2,8 +2,10 @@ import Foundation
 import Telemetry
 
 /// A JSON value: annotations, raw crashes and Sentry events are all JSON.
-/// Kept as our own tiny type so the raw crash serializes with sorted keys in one pass.
-public indirect enum JSONValue: Equatable, Sendable {
+/// Kept as our own tiny type so the raw crash serializes with sorted keys in one pass. Not
+/// `indirect`: arrays and objects already hold their elements out of line, and boxing every
+/// value cost each annotation of each crash an allocation.
+public enum JSONValue: Equatable, Sendable {
     case string(String)
     case number(Double)
     case bool(Bool)
@@ -50,7 +52,21 @@ public indirect enum JSONValue: Equatable, Sendable {
             out.append(UInt8(ascii: "]"))
         case .object(let o):
             // Sorted pairs, not sorted keys: no second hash lookup per member.
-            JSONValue.writeObject(o.sorted(by: { $0.key < $1.key }), to: &out)
+            JSONValue.writeObject(o.sorted(by: { JSONValue.keyPrecedes($0.key, $1.key) }), to: &out)
+        }
+    }
+
+    /// The order of object keys as written: by their UTF-8 bytes, which is by code point, as
+    /// Python's `sort_keys` orders Antenna's raw crashes. (String's `<` orders by canonical
+    /// equivalence, and cost a small crash's sort twice as much.)
+    public static func keyPrecedes(_ a: String, _ b: String) -> Bool {
+        var a = a, b = b  // withUTF8 is mutating; native strings do not copy
+        return a.withUTF8 { x in
+            b.withUTF8 { y in
+                let common = min(x.count, y.count)
+                let order = common == 0 ? 0 : memcmp(x.baseAddress!, y.baseAddress!, common)
+                return order != 0 ? order < 0 : x.count < y.count
+            }
         }
     }
 

@@ -100,10 +100,11 @@ public enum MultipartForm {
     }
 
     /// A part from its header block (lines ending in CRLF); nil without a named Content-Disposition,
-    /// or with a line that is not `Name: value` (a stray delimiter).
+    /// or with a line that is not `Name: value` (a stray delimiter). Only the parameters a part
+    /// needs become Strings: this runs for every part of every crash.
     private static func makePart(headers: UnsafeRawBufferPointer, content: ByteBuffer) -> FormPart? {
-        var disposition: HeaderParameters?
-        var type: String?
+        var disposition = false
+        var name: String?, filename: String?, type: String?
         var lineStart = 0
         while lineStart < headers.count {
             var lineEnd = lineStart
@@ -112,31 +113,40 @@ public enum MultipartForm {
             let line = UnsafeRawBufferPointer(rebasing: headers[lineStart..<lineEnd])
             guard let colon = line.firstIndex(of: UInt8(ascii: ":")), colon != 0,
                   !line[..<colon].contains(UInt8(ascii: " ")), !line.starts(with: [45, 45]) else { return nil }
-            let name = UnsafeRawBufferPointer(rebasing: line[..<colon])
+            let header = UnsafeRawBufferPointer(rebasing: line[..<colon])
             let value = UnsafeRawBufferPointer(rebasing: line[(colon + 1)...])
-            if asciiCaseInsensitiveEquals(name, contentDisposition) {
-                disposition = HeaderParameters(utf8: value)
-            } else if asciiCaseInsensitiveEquals(name, contentType) {
-                type = HeaderParameters(utf8: value).value
+            if asciiCaseInsensitiveEquals(header, contentDisposition) {
+                // A later Content-Disposition replaces an earlier one whole.
+                (disposition, name, filename) = (true, nil, nil)
+                HeaderParameters.scan(value) { key, parameter in
+                    if asciiCaseInsensitiveEquals(key, nameKey) {
+                        name = HeaderParameters.string(parameter)
+                    } else if asciiCaseInsensitiveEquals(key, filenameKey) {
+                        filename = HeaderParameters.string(parameter)
+                    }
+                }
+            } else if asciiCaseInsensitiveEquals(header, contentType) {
+                type = HeaderParameters.scan(value) { _, _ in }
             }
             lineStart = lineEnd + 2
         }
-        guard let disposition, let name = disposition["name"] else { return nil }
-        return FormPart(name: name, filename: disposition["filename"], contentType: type, body: content)
+        guard disposition, let name else { return nil }
+        return FormPart(name: name, filename: filename, contentType: type, body: content)
     }
 
     private static let contentDisposition = Array("content-disposition".utf8)
     private static let contentType = Array("content-type".utf8)
+    private static let nameKey = Array("name".utf8)
+    private static let filenameKey = Array("filename".utf8)
 
-    private static func asciiCaseInsensitiveEquals(_ a: UnsafeRawBufferPointer, _ lowercase: [UInt8]) -> Bool {
+    static func asciiCaseInsensitiveEquals(_ a: UnsafeRawBufferPointer, _ lowercase: [UInt8]) -> Bool {
         a.count == lowercase.count && zip(a, lowercase).allSatisfy { ($0 | 0x20) == $1 }
     }
 }
 
 /// `value; key=val; key2="quoted"` as in Content-Type and Content-Disposition. Parsed on UTF-8
-/// bytes in place, with no copy of the header and no array of fields: this runs for every part of
-/// every crash (Foundation's string trimming, then byte arrays, were measurable shares of a small
-/// crash's CPU).
+/// bytes in place, with no copy of the header: this runs for every part of every crash
+/// (Foundation's string trimming, then byte arrays, were measurable shares of a small crash's CPU).
 struct HeaderParameters {
     let value: String
     private var params: [(key: String, value: String)] = []
@@ -147,6 +157,23 @@ struct HeaderParameters {
     }
 
     init(utf8 bytes: UnsafeRawBufferPointer) {
+        var params: [(key: String, value: String)] = []
+        value = Self.scan(bytes) { key, value in
+            let key = String(unsafeUninitializedCapacity: key.count) { out in
+                for (j, b) in key.enumerated() { out[j] = b | ((b >= 65 && b <= 90) ? 0x20 : 0) }
+                return key.count
+            }
+            params.append((key, Self.string(value)))
+        }
+        self.params = params
+    }
+
+    subscript(key: String) -> String? { params.last { $0.key == key }?.value }
+
+    /// Calls `parameter` with the key and the value (trimmed, still quoted) of each `key=value`
+    /// after the first field, in order, and returns the first field trimmed.
+    static func scan(_ bytes: UnsafeRawBufferPointer,
+                     parameter: (_ key: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer) -> Void) -> String {
         var fieldStart = 0, quoted = false, escaped = false
         var first: String?
         for i in 0...bytes.count {
@@ -160,40 +187,26 @@ struct HeaderParameters {
                 if byte == UInt8(ascii: "\"") { quoted = true }
                 if byte != UInt8(ascii: ";") { continue }
             }
-            let field = Self.trimmed(UnsafeRawBufferPointer(rebasing: bytes[fieldStart..<i]))
+            let field = trimmed(UnsafeRawBufferPointer(rebasing: bytes[fieldStart..<i]))
             fieldStart = i + 1
             guard first != nil else {
                 first = String(decoding: field, as: UTF8.self)
                 continue
             }
             guard let eq = field.firstIndex(of: UInt8(ascii: "=")) else { continue }
-            let keyBytes = Self.trimmed(UnsafeRawBufferPointer(rebasing: field[..<eq]))
-            let key = String(unsafeUninitializedCapacity: keyBytes.count) { out in
-                for (j, b) in keyBytes.enumerated() { out[j] = b | ((b >= 65 && b <= 90) ? 0x20 : 0) }
-                return keyBytes.count
-            }
-            let val = Self.trimmed(UnsafeRawBufferPointer(rebasing: field[(eq + 1)...]))
-            if val.count >= 2, val.first == UInt8(ascii: "\""), val.last == UInt8(ascii: "\"") {
-                params.append((key, Self.unescaped(UnsafeRawBufferPointer(rebasing: val.dropFirst().dropLast()))))
-            } else {
-                params.append((key, String(decoding: val, as: UTF8.self)))
-            }
+            parameter(trimmed(UnsafeRawBufferPointer(rebasing: field[..<eq])),
+                      trimmed(UnsafeRawBufferPointer(rebasing: field[(eq + 1)...])))
         }
-        value = first ?? ""
+        return first ?? ""
     }
 
-    subscript(key: String) -> String? { params.last { $0.key == key }?.value }
-
-    private static func trimmed(_ s: UnsafeRawBufferPointer) -> UnsafeRawBufferPointer {
-        let blank: (UInt8) -> Bool = { $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\t") }
-        guard let first = s.firstIndex(where: { !blank($0) }), let last = s.lastIndex(where: { !blank($0) }) else {
-            return UnsafeRawBufferPointer(rebasing: s[0..<0])
+    /// A parameter's value as `scan` hands it on: a quoted string's content with `\"` and `\\`
+    /// escapes resolved, else the bytes as they are.
+    static func string(_ value: UnsafeRawBufferPointer) -> String {
+        guard value.count >= 2, value.first == UInt8(ascii: "\""), value.last == UInt8(ascii: "\"") else {
+            return String(decoding: value, as: UTF8.self)
         }
-        return UnsafeRawBufferPointer(rebasing: s[first...last])
-    }
-
-    /// A quoted string's content with `\"` and `\\` escapes resolved.
-    private static func unescaped(_ s: UnsafeRawBufferPointer) -> String {
+        let s = UnsafeRawBufferPointer(rebasing: value.dropFirst().dropLast())
         guard s.contains(UInt8(ascii: "\\")) else { return String(decoding: s, as: UTF8.self) }
         var out: [UInt8] = [], escaping = false
         for b in s {
@@ -202,5 +215,13 @@ struct HeaderParameters {
             out.append(b)
         }
         return String(decoding: out, as: UTF8.self)
+    }
+
+    private static func trimmed(_ s: UnsafeRawBufferPointer) -> UnsafeRawBufferPointer {
+        let blank: (UInt8) -> Bool = { $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\t") }
+        guard let first = s.firstIndex(where: { !blank($0) }), let last = s.lastIndex(where: { !blank($0) }) else {
+            return UnsafeRawBufferPointer(rebasing: s[0..<0])
+        }
+        return UnsafeRawBufferPointer(rebasing: s[first...last])
     }
 }

@@ -55,6 +55,21 @@ import CrashClient
         try await server.stop()
     }
 
+    /// Keys are written in the order of their UTF-8 bytes, which is code point order, as Python's
+    /// `sort_keys` writes Antenna's raw crashes: `e` + combining acute (65 CC 81) before `f`, where
+    /// Swift's String order (canonical equivalence) would put it after, as `é`.
+    @Test func rawCrashKeysAreInCodePointOrder() async throws {
+        let server = try await TestServer.start()
+        var form = MultipartBody()
+        for name in ["f", "e\u{301}x", "ä", "Z", "ProductName", "é"] { form.field(name, "1") }
+        form.file("upload_file_minidump", Fixtures.bytes("test.dmp"))
+        let id = try Self.crashID(of: try await server.submit(form.finished))
+        let raw = String(decoding: try #require(server.captured[id]).rawCrash, as: UTF8.self)
+        let keys = raw.matches(of: #/"([^"]+)":/#).map { String($0.output.1) }.filter { !$0.contains("_") }
+        #expect(keys == ["ProductName", "Z", "e\u{301}x", "f", "metadata", "payload", "uuid", "version", "ä", "é"])
+        try await server.stop()
+    }
+
     @Test func mozillaExtraJSONAndTwoDumps() async throws {
         let server = try await TestServer.start()
         let main = Fixtures.bytes("test.dmp"), browser = Fixtures.bytes("linux-mini.dmp")
