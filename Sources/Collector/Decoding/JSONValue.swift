@@ -52,15 +52,27 @@ public enum JSONValue: Equatable, Sendable {
             out.append(UInt8(ascii: "]"))
         case .object(let o):
             // Sorted pairs, not sorted keys: no second hash lookup per member.
-            JSONValue.writeObject(o.sorted(by: { JSONValue.keyPrecedes($0.key, $1.key) }), to: &out)
+            JSONValue.writeObject(JSONValue.sortedByKey(Array(o)), to: &out)
         }
     }
 
-    /// The order of object keys as written: by their UTF-8 bytes, which is by code point, as
-    /// Python's `sort_keys` orders Antenna's raw crashes (String's `<` orders by canonical
-    /// equivalence, and took longer).
-    public static func keyPrecedes(_ a: String, _ b: String) -> Bool {
-        a.utf8.lexicographicallyPrecedes(b.utf8)
+    /// Members in the order their object is written: by the keys' UTF-8 bytes, which is code
+    /// point order, as Python's `sort_keys` orders Antenna's raw crashes (String's `<` orders by
+    /// canonical equivalence, and took longer). Each key's first 8 bytes, as one big-endian
+    /// integer, decide most comparisons; equal ones fall back to the whole keys.
+    public static func sortedByKey(_ members: [(key: String, value: JSONValue)]) -> [(key: String, value: JSONValue)] {
+        var keyed = members.map { member -> (prefix: UInt64, member: (key: String, value: JSONValue)) in
+            var prefix: UInt64 = 0, shift: UInt64 = 56
+            for byte in member.key.utf8.prefix(8) {
+                prefix |= UInt64(byte) << shift
+                shift &-= 8
+            }
+            return (prefix, member)
+        }
+        keyed.sort {
+            $0.prefix != $1.prefix ? $0.prefix < $1.prefix : $0.member.key.utf8.lexicographicallyPrecedes($1.member.key.utf8)
+        }
+        return keyed.map(\.member)
     }
 
     /// An object from members already in the order to write (unique keys).

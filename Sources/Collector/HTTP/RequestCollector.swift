@@ -31,23 +31,44 @@ final class RequestCollector: ChannelInboundHandler, RemovableChannelHandler {
 
     private let context: Context
     private var state = State.idle
-    private var deadline: Scheduled<Void>?
+    /// When the current phase, waiting for a head or receiving a body, must end: a head must
+    /// arrive whole within the request timeout (a client trickling header bytes, slowloris, never
+    /// looks idle to the read timeout), and so must a body. Nil while a response is on its way.
+    private var due: NIODeadline?
+    /// The one timer armed for `due`, if any. Each phase moves `due` later and leaves the timer
+    /// alone; a timer that fires before `due` arms itself again for it. (Cancelling and scheduling a
+    /// task at each phase cost every keep-alive request two of each.)
+    private var timer: Scheduled<Void>?
     /// Whether this connection's current request is counted in `active`.
     private var counted = false
 
     init(context: Context) { self.context = context }
 
-    func handlerAdded(context ctx: ChannelHandlerContext) { armHeadDeadline(ctx) }
+    func handlerAdded(context ctx: ChannelHandlerContext) { startPhase(ctx) }
 
-    /// A head must arrive whole within the request timeout: a client trickling header bytes
-    /// (slowloris) never looks idle to the read timeout.
-    private func armHeadDeadline(_ ctx: ChannelHandlerContext) {
-        deadline?.cancel()
+    /// A head or a body starts now: it must be whole within the request timeout.
+    private func startPhase(_ ctx: ChannelHandlerContext) {
+        let due = NIODeadline.now() + context.requestTimeout
+        self.due = due
+        if timer == nil { arm(at: due, ctx) }
+    }
+
+    private func arm(at deadline: NIODeadline, _ ctx: ChannelHandlerContext) {
         let bound = NIOLoopBound((self, ctx), eventLoop: ctx.eventLoop)
-        deadline = ctx.eventLoop.scheduleTask(in: context.requestTimeout) {
+        timer = ctx.eventLoop.scheduleTask(deadline: deadline) {
             let (collector, ctx) = bound.value
-            guard case .idle = collector.state else { return }
-            ctx.close(promise: nil)
+            collector.timerFired(ctx)
+        }
+    }
+
+    private func timerFired(_ ctx: ChannelHandlerContext) {
+        timer = nil
+        guard let due else { return }
+        guard due <= .now() else { return arm(at: due, ctx) }
+        switch state {
+        case .idle: ctx.close(promise: nil)
+        case .receiving(let head, _, _): refuse(.text(408, "Request Timeout"), head: head, ctx, reason: "request_timeout")
+        case .responding: break
         }
     }
 
@@ -103,17 +124,11 @@ final class RequestCollector: ChannelInboundHandler, RemovableChannelHandler {
             ctx.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: .continue))), promise: nil)
         }
         state = .receiving(head: head, body: BodyBuffers.allocator.buffer(capacity: reserve), reserved: reserve)
-        deadline?.cancel()
-        let bound = NIOLoopBound((self, ctx), eventLoop: ctx.eventLoop)
-        deadline = ctx.eventLoop.scheduleTask(in: context.requestTimeout) {
-            let (collector, ctx) = bound.value
-            guard case .receiving(let head, _, _) = collector.state else { return }
-            collector.refuse(.text(408, "Request Timeout"), head: head, ctx, reason: "request_timeout")
-        }
+        startPhase(ctx)
     }
 
     private func dispatch(_ head: HTTPRequestHead, _ body: ByteBuffer, reserved: Int, _ ctx: ChannelHandlerContext) {
-        deadline?.cancel()
+        due = nil
         state = .responding
         // The wire bytes reserved so far pass to the request's lease, which decoders extend.
         let memory = MemoryLease(budget: context.inflight, holding: reserved)
@@ -156,7 +171,7 @@ final class RequestCollector: ChannelInboundHandler, RemovableChannelHandler {
     /// answer of that kind replaces `response` (Sentry clients get Sentry's).
     private func refuse(_ response: CollectorResponse, or answer: KeyPath<Router.Route, CollectorResponse>? = nil,
                         head: HTTPRequestHead, _ ctx: ChannelHandlerContext, reason: String) {
-        deadline?.cancel()
+        due = nil
         let route = context.router.route(for: head.method.rawValue, path: CollectorRequest.path(of: head.uri))
         let response = answer.flatMap { route?[keyPath: $0] } ?? response
         var bytes = 0
@@ -203,7 +218,7 @@ final class RequestCollector: ChannelInboundHandler, RemovableChannelHandler {
         finishCounting()
         if keepAlive {
             state = .idle
-            armHeadDeadline(ctx)
+            startPhase(ctx)
         } else {
             let channel = ctx.channel
             done.whenComplete { _ in channel.close(promise: nil) }
@@ -225,7 +240,9 @@ final class RequestCollector: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     func channelInactive(context ctx: ChannelHandlerContext) {
-        deadline?.cancel()
+        due = nil
+        timer?.cancel()
+        timer = nil
         // A worker may still be on this request; its answer has nowhere to go, so stop waiting for it.
         finishCounting()
         if case .receiving(_, _, let reserved) = state { context.inflight.release(reserved) }

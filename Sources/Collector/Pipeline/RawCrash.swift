@@ -27,10 +27,9 @@ public enum RawCrash {
             "user_agent": .string(report.userAgent),
             "throttle_rule": .string(rule),
         ])))
-        members.sort { JSONValue.keyPrecedes($0.key, $1.key) }
         var out: [UInt8] = []
         out.reserveCapacity(4096)
-        JSONValue.writeObject(members, to: &out)
+        JSONValue.writeObject(JSONValue.sortedByKey(members), to: &out)
         return out
     }
 

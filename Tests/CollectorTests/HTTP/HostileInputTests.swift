@@ -139,6 +139,45 @@ import Testing
         try await server.stop()
     }
 
+    /// The head deadline holds for each request of a kept-alive connection, not only its first.
+    @Test func slowlorisAfterAKeptAliveRequestIsCutOff() async throws {
+        let server = try await TestServer.start { $0.readTimeout = 5; $0.requestTimeout = 1.5 }
+        let connection = try RawConnection(port: server.port)
+        let form = Self.form { $0.field("ProductName", "T") }.finished
+        connection.send(RawConnection.head(contentType: form.contentType, contentLength: form.bytes.count) + String(decoding: form.bytes, as: UTF8.self))
+        #expect(connection.readAll(timeout: 0.5).hasPrefix("HTTP/1.1 200"))
+        let started = Date()
+        var closed = false
+        for byte in Array("POST /submit HTTP/1.1\r\nHost: x\r\nX-Slow: ".utf8) + Array(repeating: UInt8(ascii: "a"), count: 100) {
+            if !connection.send([byte]) { closed = true; break }
+            if Date().timeIntervalSince(started) > 12 { break }
+            try await Task.sleep(nanoseconds: 200_000_000)
+        }
+        #expect(closed)
+        #expect(Date().timeIntervalSince(started) < 8)
+        try await server.stop()
+    }
+
+    /// A body trickled in, never idle for the read timeout, is cut off at the request timeout
+    /// counted from its head (the connection's timer, armed for its first head, moves on to it).
+    @Test func aBodyTrickledPastTheRequestTimeoutIs408() async throws {
+        let server = try await TestServer.start { $0.readTimeout = 5; $0.requestTimeout = 1.5 }
+        let connection = try RawConnection(port: server.port)
+        try await Task.sleep(nanoseconds: 500_000_000)
+        let started = Date()
+        connection.send(RawConnection.head(contentType: "multipart/form-data; boundary=x", contentLength: 1000))
+        var answer = ""
+        while answer.isEmpty, Date().timeIntervalSince(started) < 8, connection.send("a") {
+            answer += connection.readAll(timeout: 0.2)
+        }
+        let elapsed = Date().timeIntervalSince(started)
+        #expect(answer.hasPrefix("HTTP/1.1 408"))
+        #expect(elapsed > 1.4 && elapsed < 6)
+        #expect(server.auditLines().contains { $0["reason"] as? String == "request_timeout" })
+        #expect(server.captured.all.isEmpty)
+        try await server.stop()
+    }
+
     @Test func absurdHeadersAreRefused() async throws {
         let server = try await TestServer.start { $0.maxHeaderBytes = 8192 }
         let connection = try RawConnection(port: server.port)
