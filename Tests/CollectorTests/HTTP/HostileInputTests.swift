@@ -125,18 +125,24 @@ import Testing
         let server = try await TestServer.start { $0.readTimeout = 5; $0.requestTimeout = 1.5 }
         let connection = try RawConnection(port: server.port)
         let started = Date()
-        var closed = false
-        // One header byte every 0.2 s: never idle for the 5 s read timeout, but the head never ends.
-        for byte in Array("POST /submit HTTP/1.1\r\nHost: x\r\nX-Slow: ".utf8) + Array(repeating: UInt8(ascii: "a"), count: 100) {
-            if !connection.send([byte]) { closed = true; break }
-            if Date().timeIntervalSince(started) > 12 { break }
-            try await Task.sleep(nanoseconds: 200_000_000)
-        }
+        let closed = try await Self.trickleHead(connection)
         _ = connection.readAll(timeout: 1)
         // Cut off at the 1.5 s request timeout; the slack is for a loaded machine.
         #expect(closed)
         #expect(Date().timeIntervalSince(started) < 8)
         try await server.stop()
+    }
+
+    /// Sends a head one byte every 0.2 s (never idle for a 5 s read timeout, but never ending) for
+    /// up to 12 s; true once the server has closed the connection.
+    static func trickleHead(_ connection: RawConnection) async throws -> Bool {
+        let started = Date()
+        for byte in Array("POST /submit HTTP/1.1\r\nHost: x\r\nX-Slow: ".utf8) + Array(repeating: UInt8(ascii: "a"), count: 100) {
+            if !connection.send([byte]) { return true }
+            if Date().timeIntervalSince(started) > 12 { return false }
+            try await Task.sleep(nanoseconds: 200_000_000)
+        }
+        return false
     }
 
     /// The head deadline holds for each request of a kept-alive connection, not only its first.
@@ -147,13 +153,7 @@ import Testing
         connection.send(RawConnection.head(contentType: form.contentType, contentLength: form.bytes.count) + String(decoding: form.bytes, as: UTF8.self))
         #expect(connection.readAll(timeout: 0.5).hasPrefix("HTTP/1.1 200"))
         let started = Date()
-        var closed = false
-        for byte in Array("POST /submit HTTP/1.1\r\nHost: x\r\nX-Slow: ".utf8) + Array(repeating: UInt8(ascii: "a"), count: 100) {
-            if !connection.send([byte]) { closed = true; break }
-            if Date().timeIntervalSince(started) > 12 { break }
-            try await Task.sleep(nanoseconds: 200_000_000)
-        }
-        #expect(closed)
+        #expect(try await Self.trickleHead(connection))
         #expect(Date().timeIntervalSince(started) < 8)
         try await server.stop()
     }
