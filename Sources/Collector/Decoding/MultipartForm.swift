@@ -139,7 +139,7 @@ public enum MultipartForm {
     private static let nameKey = Array("name".utf8)
     private static let filenameKey = Array("filename".utf8)
 
-    static func asciiCaseInsensitiveEquals(_ a: UnsafeRawBufferPointer, _ lowercase: [UInt8]) -> Bool {
+    private static func asciiCaseInsensitiveEquals(_ a: UnsafeRawBufferPointer, _ lowercase: [UInt8]) -> Bool {
         a.count == lowercase.count && zip(a, lowercase).allSatisfy { ($0 | 0x20) == $1 }
     }
 }
