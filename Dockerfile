@@ -10,7 +10,7 @@ FROM swift:6.3-bookworm AS build
 RUN export DEBIAN_FRONTEND=noninteractive \
  && apt-get -q update \
  && apt-get -q install -y --no-install-recommends \
-      zlib1g-dev libdeflate-dev librabbitmq-dev libbrotli-dev libzstd-dev liblzma-dev libbz2-dev \
+      zlib1g-dev librabbitmq-dev libbrotli-dev libzstd-dev liblzma-dev libbz2-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /build
 # Dependencies in their own layer: a source change does not fetch them again.
@@ -31,7 +31,7 @@ FROM debian:bookworm-slim
 RUN export DEBIAN_FRONTEND=noninteractive \
  && apt-get -q update \
  && apt-get -q install -y --no-install-recommends \
-      zlib1g libdeflate0 librabbitmq4 libbrotli1 libzstd1 liblzma5 libbz2-1.0 ca-certificates \
+      zlib1g librabbitmq4 libbrotli1 libzstd1 liblzma5 libbz2-1.0 ca-certificates \
  && rm -rf /var/lib/apt/lists/* \
  && groupadd --system --gid 10001 breakwater \
  && useradd --system --uid 10001 --gid 10001 --home-dir /app --no-create-home --shell /usr/sbin/nologin breakwater

@@ -1,3 +1,5 @@
+import CDeflate
+import CZlib
 import NIOCore
 import Testing
 @testable import Collector
@@ -43,5 +45,25 @@ import CrashClient
         #expect(throws: Inflater.Failure.tooLarge) { try Inflater.inflate(gz, format: .gzip, limit: 50_000) }
         let truncated = ByteBuffer(bytes: Array(gz.readableBytesView.dropLast(100)))
         #expect(throws: Inflater.Failure.badData) { try Inflater.inflate(truncated, format: .gzip, limit: 1 << 20) }
+    }
+
+    @Test func aWrongCRCIsRefusedByBothPaths() throws {
+        var bytes = Deflater.compress(Self.body)
+        // The trailer's CRC-32 (the 4 bytes before ISIZE) with one bit flipped.
+        bytes[bytes.count - 8] ^= 0x01
+        let gz = ByteBuffer(bytes: bytes)
+        #expect(Inflater.inflateGzipInOneShot(gz, limit: 1 << 20) == nil)
+        #expect(throws: Inflater.Failure.badData) { try Inflater.inflate(gz, format: .gzip, limit: 1 << 20) }
+    }
+
+    /// libdeflate picks its CRC-32 code at run time from the CPU's features and the length (byte
+    /// loops, 128-bit and 512-bit carry-less multiplication): every path must agree with zlib's.
+    @Test func theBuiltInCRCAgreesWithZlibAtEveryLength() {
+        let bytes = Array(Self.body.prefix(40_000))
+        for count in Array(0...1_100) + [4_095, 4_096, 4_097, 16_383, 32_768, 39_999, 40_000] {
+            let ours = bytes.withUnsafeBytes { libdeflate_crc32(0, $0.baseAddress, count) }
+            let zlib = bytes.withUnsafeBytes { UInt32(crc32(0, $0.bindMemory(to: Bytef.self).baseAddress, uInt(count))) }
+            #expect(ours == zlib, "length \(count)")
+        }
     }
 }
