@@ -30,7 +30,7 @@ final class FolderSync: Sendable {
 
     func sync(_ folder: String) throws {
         // Made before taking the lock, and the waiters woken after leaving it: every save takes
-        // this lock six times, and a thread that finds it held spins before it sleeps. With the
+        // this lock up to six times, and a thread that finds it held spins before it sleeps. With the
         // semaphore signals inside it, 2% of the machine's CPU under filesystem storage went to
         // those spins (README, "Issue 16, twelfth pass").
         let ticket = Ticket()
