@@ -56,13 +56,9 @@ final class FolderSync: Sendable {
         let failure = Self.fsync(folder)
         let woken = folders.withLock { folders -> [Ticket] in
             var state = folders[folder]!
-            var woken: [Ticket] = []
-            state.waiting.removeAll { waiter in
-                guard waiter.number <= target else { return false }
-                waiter.ticket.outcome.withLock { $0 = .synced(failure) }
-                woken.append(waiter.ticket)
-                return true
-            }
+            var woken = state.waiting.filter { $0.number <= target }.map(\.ticket)
+            state.waiting.removeAll { $0.number <= target }
+            for ticket in woken { ticket.outcome.withLock { $0 = .synced(failure) } }
             // Writers that arrived during this fsync need one that starts after them: the first of
             // them runs it for all, so no writer leads forever.
             if state.waiting.isEmpty {
