@@ -10,8 +10,8 @@ enum RandomUUID {
     /// `xxxxxxxx-xxxx-4xxx-yxxx-xxxxxxxxxxxx`, or the 32 digits alone.
     static func make(hyphens: Bool = true) -> String {
         var bytes = (UInt64(0), UInt64(0))
-        withUnsafeMutableBytes(of: &bytes) { arc4random_buf($0.baseAddress!, $0.count) }
         return withUnsafeMutableBytes(of: &bytes) { raw in
+            arc4random_buf(raw.baseAddress!, raw.count)
             raw[6] = raw[6] & 0x0F | 0x40  // version 4
             raw[8] = raw[8] & 0x3F | 0x80  // RFC 4122 variant
             return String(unsafeUninitializedCapacity: hyphens ? 36 : 32) { out in
