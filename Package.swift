@@ -91,16 +91,17 @@ let package = Package(
             ],
             // Read by the linker (below), not compiled.
             exclude: ["hot-functions.txt"],
-            // Resident memory (README, "Issue 16, fifth pass"): the toolchain's lld packs the
-            // executable's 125,000 relative relocations into a 24 KB table (3 MB of RELA read at every
-            // start), and the package's own symbols are not exported, since nothing loads a plugin
-            // that would look them up (the static stdlib's are already hidden by `--exclude-libs`).
+            // Resident memory (docs/performance.md, "Issue 16, fifth pass"): the toolchain's lld
+            // packs the executable's 125,000 relative relocations into a 24 KB table (3 MB of RELA
+            // read at every start), and the package's own symbols are not exported, since nothing
+            // loads a plugin that would look them up (the static stdlib's are already hidden by
+            // `--exclude-libs`).
             linkerSettings: [
                 .unsafeFlags(["-use-ld=lld", "-Xlinker", "--no-export-dynamic", "-Xlinker", "-z", "-Xlinker", "pack-relative-relocs"],
                              .when(platforms: [.linux])),
                 // The functions serving runs first, next to each other (scripts/release-build, which
-                // gives every function its own section so that they can move; README, "Issue 16,
-                // ninth pass"). A listed name the code no longer has is skipped, silently.
+                // gives every function its own section so that they can move; docs/performance.md,
+                // "Issue 16, ninth pass"). A listed name the code no longer has is skipped, silently.
                 .unsafeFlags(["-Xlinker", "--symbol-ordering-file=\(Context.packageDirectory)/Sources/breakwater/hot-functions.txt",
                               "-Xlinker", "--no-warn-symbol-ordering"],
                              .when(platforms: [.linux], configuration: .release)),

@@ -64,7 +64,7 @@ struct CollectorService: Service {
     func run() async throws {
         _ = try await collector.start()
         // After the service group, the listener and the backends have started: their start-up code
-        // runs once, and would otherwise stay resident (README, "Issue 16, ninth pass").
+        // runs once, and would otherwise stay resident (docs/performance.md, "Issue 16, ninth pass").
         StartupPages.release()
         try? await gracefulShutdown()
         await collector.shutdown()

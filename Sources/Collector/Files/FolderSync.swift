@@ -32,7 +32,7 @@ final class FolderSync: Sendable {
         // Made before taking the lock, and the waiters woken after leaving it: every save takes
         // this lock up to six times, and a thread that finds it held spins before it sleeps. With the
         // semaphore signals inside it, 2% of the machine's CPU under filesystem storage went to
-        // those spins (README, "Issue 16, twelfth pass").
+        // those spins (docs/performance.md, "Issue 16, twelfth pass").
         let ticket = Ticket()
         let (number, leads) = folders.withLock { folders -> (UInt64, Bool) in
             var state = folders[folder, default: Folder()]

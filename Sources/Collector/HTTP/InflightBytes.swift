@@ -33,7 +33,7 @@ public final class InflightBytes: Sendable {
     /// Fixing that threshold also fixes the trim threshold at its 128 KiB default, so every freed
     /// body of a few hundred KiB was handed back (madvise) and faulted in again by the next request
     /// (a tenth of the CPU of a typical crash): each arena now keeps up to 1 MiB of free top
-    /// (4 MiB measured the same CPU, README "Issue 16").
+    /// (4 MiB measured the same CPU, docs/performance.md, "Issue 16").
     /// Once per process, before serving.
     public static func returnLargeBuffersToTheSystem() {
         // mallopt is declared in <malloc.h>, which the Glibc module does not import.

@@ -13,8 +13,8 @@ import Telemetry
 /// storage or queue that waits on I/O calls `nowWaitingOnIO()` and hands its CPU slot to the next
 /// queued crash while it waits for fsyncs, PUTs and the broker: with a slot per crash for its
 /// whole life, storage latency capped throughput at `workers / latency` whatever the CPU could do
-/// (README, "Issue 16, sixth pass"). Threads beyond `workers` are started only for that, up to
-/// `threadsPerWorker × workers` crashes taken at once; memory stays bounded by
+/// (docs/performance.md, "Issue 16, sixth pass"). Threads beyond `workers` are started only for
+/// that, up to `threadsPerWorker × workers` crashes taken at once; memory stays bounded by
 /// `MAX_INFLIGHT_BYTES`, which counts every body whatever holds it.
 ///
 /// Why loops on serial queues rather than one `async` per request: a block per request would let
