@@ -66,7 +66,8 @@ let package = Package(
                 .logging, .metrics, .nioConcurrency,
                 .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
-            ]
+            ],
+            exclude: ["README.md"]
         ),
         // The server: HTTP front, pipeline, protocols, backends, outbox.
         .target(
@@ -76,12 +77,16 @@ let package = Package(
                 .metrics, .lifecycle, .httpClient,
                 .product(name: "Configuration", package: "swift-configuration"),
                 .product(name: "Yams", package: "Yams"),
-            ]
+            ],
+            // Each folder's README says what it owns (the README's "Shape").
+            exclude: ["Breakpad", "Configuration", "Decoding", "Files", "Google", "HTTP", "Operations", "Outbox",
+                      "Pipeline", "Queue", "Sentry", "Storage", "Throttling"].map { "\($0)/README.md" }
         ),
         // Client-side tools (submitter, multipart writer, deflater): never run in the server.
         .target(
             name: "CrashClient",
-            dependencies: ["Collector", "CZlib", .httpClient, .nioCore]
+            dependencies: ["Collector", "CZlib", .httpClient, .nioCore],
+            exclude: ["README.md"]
         ),
         .executableTarget(
             name: "breakwater",

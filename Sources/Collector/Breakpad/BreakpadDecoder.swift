@@ -74,9 +74,7 @@ public struct BreakpadDecoder: Sendable {
             }
             try DumpNames.add(bytes, named: part.name, to: &report)
         } else {
-            // Validated from the raw bytes: over `readableBytesView` the generic initializer ran
-            // unspecialized, looking up type metadata for every annotation.
-            guard let text = part.body.withUnsafeReadableBytes({ String(validating: $0, as: UTF8.self) }) else {
+            guard let text = part.body.withUnsafeReadableBytes(UTF8Text.string) else {
                 throw Malformed("invalid_annotation_value")
             }
             try addText(part.name, text, to: &report)

@@ -118,7 +118,7 @@ public enum MultipartForm {
             if asciiCaseInsensitiveEquals(header, contentDisposition) {
                 // A later Content-Disposition replaces an earlier one whole.
                 (disposition, name, filename) = (true, nil, nil)
-                HeaderParameters.scan(value) { key, parameter in
+                _ = HeaderParameters.scan(value) { key, parameter in
                     if asciiCaseInsensitiveEquals(key, nameKey) {
                         name = HeaderParameters.string(parameter)
                     } else if asciiCaseInsensitiveEquals(key, filenameKey) {

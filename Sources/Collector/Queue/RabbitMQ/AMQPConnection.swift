@@ -36,7 +36,7 @@ final class AMQPConnection {
             _ = amqp.amqp_channel_close(state, channel, AMQP_REPLY_SUCCESS)
             _ = amqp.amqp_connection_close(state, AMQP_REPLY_SUCCESS)
         }
-        amqp.amqp_destroy_connection(state)
+        _ = amqp.amqp_destroy_connection(state)
     }
 
     var idleSeconds: Double { Double(MonotonicClock.now() - lastUsed) / 1e9 }
@@ -55,8 +55,9 @@ final class AMQPConnection {
             try check(amqp.amqp_ssl_socket_set_cacert(socket, caBundle), .connect, "cannot load CA bundle \(caBundle)")
         }
         var tv = Self.duration(timeout)
-        amqp.amqp_set_handshake_timeout(state, &tv)
-        amqp.amqp_set_rpc_timeout(state, &tv)
+        // Both refuse only a negative time, which `duration` never makes.
+        _ = amqp.amqp_set_handshake_timeout(state, &tv)
+        _ = amqp.amqp_set_rpc_timeout(state, &tv)
         try check(amqp.amqp_socket_open_noblock(socket, url.host, Int32(url.port), &tv), .connect, "cannot connect to \(url.host):\(url.port)")
         try reply(breakwater_amqp_login(amqp, state, url.vhost, 0, 131_072, Self.heartbeatSeconds, url.user, url.password),
                   .login, "login as \(url.user.debugDescription) to vhost \(url.vhost.debugDescription) failed")
