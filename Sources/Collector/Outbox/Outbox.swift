@@ -197,7 +197,7 @@ public final class Outbox: Sendable {
     /// still to publish, if any.
     func stored(_ record: OutboxRecord) throws -> OutboxRecord? {
         guard record.queue else {
-            try remove(record)
+            remove(record)
             return nil
         }
         var next = record
@@ -209,11 +209,15 @@ public final class Outbox: Sendable {
         let state = next.encoded
         next.bytes = state.count
         try DurableFile.write(.init(bytes: state), to: path(record.crashID, ".state"))
-        try DurableFile.remove(path(record.crashID, ".crash"))
+        // From here the record is `publish`, on disk and in the index, whatever becomes of the
+        // body: a body the removal leaves behind is dropped by the next start's scan (a `publish`
+        // state beside it). Were the removal's failure to put the record back as `store`, it
+        // would wait for a body it no longer has, and its ID would never be queued.
         index.withLock { index in
             index.bytes += next.bytes - record.bytes
             index.entries[record.crashID] = Entry(record: next, busy: true)
         }
+        removeLogged(path(record.crashID, ".crash"))
         return next
     }
 
@@ -222,12 +226,24 @@ public final class Outbox: Sendable {
         index.withLock { $0.entries[record.crashID]?.busy = false }
     }
 
-    /// The queue confirmed the ID (or the crash needs no queueing): the record leaves.
-    func remove(_ record: OutboxRecord) throws {
-        try DurableFile.remove(path(record.crashID, ".crash"))
-        try DurableFile.remove(path(record.crashID, ".state"))
+    /// The queue confirmed the ID (or the crash needs no queueing): the record leaves, also when
+    /// a file cannot be removed. Its work is done; a file left behind is worked again at the next
+    /// start (a duplicate store or publish, never a loss). Kept in line instead, a record whose
+    /// body was already gone could never leave.
+    func remove(_ record: OutboxRecord) {
+        removeLogged(path(record.crashID, ".crash"))
+        removeLogged(path(record.crashID, ".state"))
         index.withLock { index in
             if let entry = index.entries.removeValue(forKey: record.crashID) { index.bytes -= entry.record.bytes }
+        }
+    }
+
+    private func removeLogged(_ file: String) {
+        do {
+            try DurableFile.remove(file)
+        } catch {
+            telemetry.logger("breakwater.outbox").error("cannot remove an outbox file; the next start works it again",
+                                                        metadata: ["file": "\(file)", "error": "\(error)"])
         }
     }
 
@@ -258,16 +274,26 @@ public final class Outbox: Sendable {
     }
 
     /// Moves a record's files to `quarantine/`: the body first, so an interruption leaves at worst
-    /// a stale `.state` behind (dropped at the next scan).
+    /// a stale `.state` behind (dropped at the next scan). Once the body has left the line, so has
+    /// the record: kept in line, it would wait for a body it no longer has.
     private func quarantine(_ record: OutboxRecord) -> Bool {
         let log = telemetry.logger("breakwater.outbox")
+        let body = path(record.crashID, ".crash")
         do {
             try DurableFile.write(.init(bytes: record.encoded), to: path(record.crashID, ".state"))
-            try DurableFile.move(path(record.crashID, ".crash"), to: quarantineDirectory + "/\(record.crashID).crash")
+            try DurableFile.move(body, to: quarantineDirectory + "/\(record.crashID).crash")
+        } catch {
+            // A move whose rename happened but whose fsync failed has moved the body.
+            if access(body, F_OK) == 0 {
+                log.error("cannot quarantine an outbox record; it stays in line", metadata: ["crash_id": "\(record.crashID)", "error": "\(error)"])
+                return false
+            }
+        }
+        do {
             try DurableFile.move(path(record.crashID, ".state"), to: quarantineDirectory + "/\(record.crashID).state")
         } catch {
-            log.error("cannot quarantine an outbox record; it stays in line", metadata: ["crash_id": "\(record.crashID)", "error": "\(error)"])
-            return false
+            // The body alone is a quarantined record (its header says what it is), without its counters.
+            log.error("quarantined without its attempt counters", metadata: ["crash_id": "\(record.crashID)", "error": "\(error)"])
         }
         log.error("crash quarantined: storage refuses it; `breakwater spool retry` puts it back",
                   metadata: ["crash_id": "\(record.crashID)", "attempts": "\(record.attempts)", "error": "\(record.lastError)"])
@@ -283,10 +309,15 @@ public final class Outbox: Sendable {
     }
 
     /// Reads the folder again: picks up records put back by `breakwater spool retry` (or left by a
-    /// previous run), applies the rules above to leftovers, and recounts the quarantine.
-    func rescan() {
+    /// previous run), applies the rules above to leftovers, and recounts the quarantine. Leftovers
+    /// are removed only by the process holding the folder (`claim`): a `check-config` or a second
+    /// `serve` next to a serving collector would otherwise delete files that collector is working.
+    /// - Parameter claimed: the folder was just claimed: the rules also apply to the leftovers of
+    ///   records already in line (read before the claim), which are not read again otherwise.
+    func rescan(claimed: Bool = false) {
+        let tidies = lockFD.withLock { $0 >= 0 }
         let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
-        let known = index.withLock { Set($0.entries.keys) }
+        let known = claimed ? [] : index.withLock { Set($0.entries.keys) }
         var states: [String: OutboxRecord] = [:], bodies: Set<String> = []
         for name in names {
             let id = String(name.prefix { $0 != "." })
@@ -298,7 +329,7 @@ public final class Outbox: Sendable {
         var found: [OutboxRecord] = []
         for id in Set(states.keys).union(bodies) {
             if var record = states[id], record.state == .publish {
-                if bodies.contains(id) { try? DurableFile.remove(path(id, ".crash")) }
+                if bodies.contains(id), tidies { try? DurableFile.remove(path(id, ".crash")) }
                 record.bytes = fileSize(path(id, ".state"))
                 found.append(record)
             } else if bodies.contains(id), var record = OutboxCrashFile.record(atPath: path(id, ".crash")) {
@@ -310,7 +341,7 @@ public final class Outbox: Sendable {
                 }
                 record.bytes = fileSize(path(id, ".crash")) + fileSize(path(id, ".state"))
                 found.append(record)
-            } else if !bodies.contains(id) {
+            } else if !bodies.contains(id), tidies {
                 try? DurableFile.remove(path(id, ".state"))
             }
         }

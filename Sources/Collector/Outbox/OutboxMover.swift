@@ -38,7 +38,7 @@ public final class OutboxMover: Sendable {
     public func start() throws {
         try outbox.claim()
         outbox.removeTemporaries()
-        outbox.rescan()
+        outbox.rescan(claimed: true)
         let summary = outbox.summary
         if summary.count > 0 || summary.quarantined > 0 {
             logger.warning("outbox loaded", metadata: ["to_store": "\(summary.toStore)", "to_publish": "\(summary.toPublish)",
@@ -182,15 +182,10 @@ public final class OutboxMover: Sendable {
 
     /// The record is done: it leaves the outbox.
     private func finish(_ record: OutboxRecord, _ message: Logger.Message, queued: Bool? = nil) {
-        do {
-            try outbox.remove(record)
-            var metadata: Logger.Metadata = ["crash_id": "\(record.crashID)"]
-            if let queued { metadata["queued"] = "\(queued)" }
-            logger.info(message, metadata: metadata)
-        } catch {
-            // Done, but still recorded: it is worked again later (a counted duplicate, never a loss).
-            outbox.failed(record, error: "done, but the outbox could not remove it: \(error)", strike: false, definitive: false)
-        }
+        outbox.remove(record)
+        var metadata: Logger.Metadata = ["crash_id": "\(record.crashID)"]
+        if let queued { metadata["queued"] = "\(queued)" }
+        logger.info(message, metadata: metadata)
     }
 
     /// A backend found down: closed for a growing while (0.5 s doubling to 10 s), open again on
