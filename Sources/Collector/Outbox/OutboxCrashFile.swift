@@ -48,12 +48,33 @@ enum OutboxCrashFile {
     static func record(atPath path: String) -> OutboxRecord? {
         guard let handle = FileHandle(forReadingAtPath: path) else { return nil }
         defer { try? handle.close() }
-        guard let head = try? handle.read(upToCount: 64 * 1024) else { return nil }
-        let bytes = [UInt8](head)
-        guard bytes.starts(with: magic), let newline = bytes[magic.count...].firstIndex(of: UInt8(ascii: "\n")),
+        // Read up to the header's end: about 60 bytes per dump, so `MAX_PARTS` sets its length.
+        var bytes: [UInt8] = [], newline: Int?
+        while newline == nil, bytes.count < maxHeaderBytes, bytes.count < magic.count || bytes.starts(with: magic) {
+            guard let chunk = try? handle.read(upToCount: 64 * 1024), !chunk.isEmpty else { break }
+            let searched = max(bytes.count, magic.count)
+            bytes += chunk
+            if searched < bytes.count { newline = bytes[searched...].firstIndex(of: UInt8(ascii: "\n")) }
+        }
+        guard bytes.starts(with: magic), let newline,
               case .object(let header)? = try? JSONValue.parse(bytes[magic.count..<newline]),
               case .string(let id)? = header["crash_id"], CrashID.isValid(id),
               case .bool(let queue)? = header["queue"], case .number(let received)? = header["received_at"] else { return nil }
         return OutboxRecord(crashID: id, state: .store, queue: queue, receivedAt: received)
+    }
+
+    /// Far above any header `MAX_PARTS` allows, so that a damaged file is not read whole for one.
+    static let maxHeaderBytes = 64 << 20
+
+    /// The record of a body whose header cannot be read (damaged, or cut short), made from its
+    /// file: its name (a valid crash ID) and its time. It goes in line like any other, so it is
+    /// counted, listed and, since it can never be stored, quarantined, never silently left.
+    static func unreadable(atPath path: String) -> OutboxRecord? {
+        let id = String((path as NSString).lastPathComponent.prefix { $0 != "." })
+        var st = stat()
+        guard CrashID.isValid(id), stat(path, &st) == 0 else { return nil }
+        var record = OutboxRecord(crashID: id, state: .store, queue: true, receivedAt: Double(st.st_mtim.tv_sec))
+        record.lastError = "the outbox file's header cannot be read"
+        return record
     }
 }

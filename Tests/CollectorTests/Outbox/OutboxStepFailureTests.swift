@@ -7,7 +7,8 @@ import Telemetry
 /// A step of the outbox that fails halfway on the real disk never strands a record: each failure
 /// here is made real by putting a folder where a file must be removed or renamed to (`unlink` and
 /// `rename` then fail with EISDIR), and the record must still reach its queue, leave the line, or
-/// be quarantined. Tools that open the outbox next to a serving collector change nothing in it.
+/// be quarantined. A body whose header cannot be read is quarantined, not ignored. Tools that open
+/// the outbox next to a serving collector change nothing in it.
 @Suite struct OutboxStepFailureTests {
     /// Puts a non-empty folder at `path`, so that removing it or renaming onto it fails.
     static func obstruct(_ path: String) throws {
@@ -65,6 +66,41 @@ import Telemetry
         #expect(outbox.takeDue(now: .infinity, store: true, publish: true) == nil)
         let listed = Outbox.list(directory: folder)
         #expect(listed.count == 1 && listed.first?.quarantined == true && listed.first?.record.crashID == crash.crashID)
+    }
+
+    @Test func aBodyWhoseHeaderCannotBeReadIsQuarantinedNotIgnored() throws {
+        let folder = OutboxTests.temporaryFolder()
+        let crash = OutboxTests.crash()
+        var body = OutboxCrashFile.encode(crash, queue: true, receivedAt: 1)
+        body.setBytes(Array("XWOUTBOX1".utf8), at: body.readerIndex)  // the magic line damaged
+        try DurableFile.write(body, to: "\(folder)/\(crash.crashID).crash")
+
+        let outbox = try Outbox(directory: folder, maxBytes: 1 << 24, telemetry: .silent())
+        try outbox.claim()
+        defer { outbox.release() }
+        outbox.rescan(claimed: true)
+        #expect(outbox.summary.toStore == 1)
+        let record = try #require(outbox.takeDue(now: .infinity, store: true, publish: true))
+        #expect(outbox.body(of: record) == nil)
+        #expect(outbox.failed(record, error: "the outbox file cannot be read", strike: true, definitive: true))
+        let listed = Outbox.list(directory: folder)
+        #expect(listed.map(\.record.crashID) == [crash.crashID] && listed.first?.quarantined == true)
+        #expect(outbox.summary.quarantined == 1 && outbox.summary.count == 0)
+    }
+
+    /// About 60 header bytes per dump: `MAX_PARTS` above about 1,100 made headers past the 64 KiB
+    /// that start-up used to read, and such a body was left unread.
+    @Test func aHeaderPastSixtyFourKiBIsRead() throws {
+        let folder = OutboxTests.temporaryFolder()
+        let id = CrashID.make(result: .accept, date: Date())
+        let dumps = (0..<1_500).map { CrashDump(name: "upload_file_minidump_\($0)", bytes: ByteBuffer(bytes: [0x4D])) }
+        let crash = StoredCrash(crashID: id, rawCrash: Array("{}".utf8), dumps: dumps)
+        let body = OutboxCrashFile.encode(crash, queue: false, receivedAt: 42)
+        let bytes = Array(body.readableBytesView)
+        #expect(try #require(bytes[10...].firstIndex(of: UInt8(ascii: "\n"))) > 64 * 1024)
+        try DurableFile.write(body, to: "\(folder)/\(id).crash")
+        let listed = Outbox.list(directory: folder)
+        #expect(listed.count == 1 && listed.first?.record.receivedAt == 42 && listed.first?.record.queue == false)
     }
 
     /// `check-config` and a second `serve` build an `Outbox` before (or without) claiming the
