@@ -40,7 +40,7 @@ public struct BreakpadDecoder: Sendable {
                                  payloadSize: request.body.readableBytes, userAgent: request.header("User-Agent") ?? "")
         if urlencoded {
             try URLEncodedForm.forEachField(in: body, maxParts: limits.maxParts, maxValueBytes: limits.maxAnnotationBytes) {
-                try addText($0, $1, to: &report)
+                try addAnnotation($0, .string($1), to: &report)
             }
         } else {
             let parts = try MultipartForm.parse(body, boundary: boundary, maxParts: limits.maxParts)
@@ -68,32 +68,44 @@ public struct BreakpadDecoder: Sendable {
             for (name, value) in fields { try addAnnotation(name, value, to: &report) }
             report.payloadKind = "json"
         } else if part.filename != nil || !(type.isEmpty || type.hasPrefix("text/")) {
+            // The sanitized name, also in collector notes: the client's is up to a part header long.
+            let name = try DumpNames.sanitized(part.name)
             var bytes = part.body
             if DumpNames.isMinidump(part.name) {
-                bytes = try limits.unwrappedMinidump(bytes, name: part.name, memory: memory, notes: &report.collectorNotes)
+                bytes = try limits.unwrappedMinidump(bytes, name: name, memory: memory, notes: &report.collectorNotes)
             }
-            try DumpNames.add(bytes, named: part.name, to: &report)
+            try DumpNames.add(bytes, named: name, to: &report)
         } else {
             guard let text = part.body.withUnsafeReadableBytes(UTF8Text.string) else {
                 throw Malformed("invalid_annotation_value")
             }
-            try addText(part.name, text, to: &report)
+            try addAnnotation(part.name, .string(text), to: &report)
         }
     }
 
-    private func addText(_ name: String, _ text: String, to report: inout CrashReport) throws {
-        guard text.utf8.count <= limits.maxAnnotationBytes else { throw Malformed("annotation_too_large") }
-        var text = text
-        // Checked on the bytes first: removing Characters walks grapheme clusters.
-        if stripsNulls, text.utf8.contains(0) { text.removeAll { $0 == "\0" } }
-        try addAnnotation(name, .string(text), to: &report)
-    }
-
+    /// Every annotation, from a text part, a urlencoded field or a JSON part's member, comes
+    /// through here: its name and value are each at most `MAX_ANNOTATION_BYTES` (a string value
+    /// by its UTF-8, any other value by its JSON as stored), and `stripsNulls` applies to strings.
     private func addAnnotation(_ name: String, _ value: JSONValue, to report: inout CrashReport) throws {
         // Control characters, or U+FFFD (bytes EF BF BD) where the name was not valid UTF-8.
         guard !name.isEmpty, !name.utf8.contains(where: { $0 < 0x20 }),
               !name.utf8.contains(0xEF) || !name.unicodeScalars.contains("\u{FFFD}") else {
             throw Malformed("invalid_annotation_name")
+        }
+        guard name.utf8.count <= limits.maxAnnotationBytes else { throw Malformed("annotation_too_large") }
+        var value = value
+        switch value {
+        case .string(var text):
+            guard text.utf8.count <= limits.maxAnnotationBytes else { throw Malformed("annotation_too_large") }
+            // Checked on the bytes first: removing Characters walks grapheme clusters.
+            if stripsNulls, text.utf8.contains(0) {
+                text.removeAll { $0 == "\0" }
+                value = .string(text)
+            }
+        default:
+            var json: [UInt8] = []
+            value.write(to: &json)
+            guard json.count <= limits.maxAnnotationBytes else { throw Malformed("annotation_too_large") }
         }
         if report.annotations.count >= limits.maxAnnotations, report.annotations[name] == nil {
             throw Malformed("too_many_annotations")

@@ -4,8 +4,9 @@ extension DecodeLimits {
     /// A minidump as stored, so it starts with `MDMP`: a dump that arrived compressed (gzip, zstd,
     /// xz, bzip2, found by magic bytes as Sentry's Relay does) is decompressed, and one whose
     /// content is a whole nested multipart body (Electron's crash reporter on Linux) is unwrapped
-    /// to its dump part. Each step is noted in `notes` (`metadata.collector_notes`). Anything else
-    /// is kept as it came.
+    /// to its dump part. Each step is noted in `notes` (`metadata.collector_notes`) under `name`,
+    /// the dump's sanitized name (`DumpNames.sanitized`), never the client's. Anything else is
+    /// kept as it came.
     public func unwrappedMinidump(_ bytes: ByteBuffer, name: String, memory: MemoryLease, notes: inout [String]) throws -> ByteBuffer {
         var bytes = bytes
         // A compressed nested body holding a compressed dump is the deepest wrapping seen; no loops.

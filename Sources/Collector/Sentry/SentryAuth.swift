@@ -8,11 +8,16 @@ public struct SentryAuth: Sendable, Equatable {
     public var key: String
     public var client: String?
 
+    /// Sentry project ids are unsigned 64-bit integers: at most 20 digits.
+    public static let maxProjectDigits = 20
+
     /// Reads and checks the auth of a request to `<prefix>/<project>/<endpoint>/`. With a key
     /// table, the project must be listed with that key (403 otherwise); without, any well-formed key passes.
     public static func authorize(_ request: CollectorRequest, projectKeys: [String: String]) throws -> SentryAuth {
         let segments = request.path.split(separator: "/")
-        guard segments.count >= 2, let project = segments.dropLast().last, project.allSatisfy({ ("0"..."9").contains($0) }) else {
+        // Bytes, not Characters: `1️⃣` and `1` + U+0301 are single Characters between "0" and "9".
+        guard segments.count >= 2, let project = segments.dropLast().last, project.utf8.count <= maxProjectDigits,
+              project.utf8.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }) else {
             throw Malformed("invalid_project")
         }
         var fields = request.queryItems

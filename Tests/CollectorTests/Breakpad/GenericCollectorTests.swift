@@ -31,6 +31,18 @@ import Testing
         try await server.stop()
     }
 
+    @Test func jsonPartWithNullsRemoved() async throws {
+        let server = try await Self.start()
+        var form = MultipartBody()
+        form.json("extra", #"{"ProductName":"Gen\u0000eric","Version":"1.0\u0000\u0000"}"#)
+        let response = try await server.request(.POST, Self.path, headers: [("Content-Type", form.contentType)], body: form.finished.bytes)
+        let id = try BreakpadIntakeTests.crashID(of: response)
+        let raw = try #require(server.captured.rawCrash(id))
+        #expect(raw["ProductName"] as? String == "Generic")
+        #expect(raw["Version"] as? String == "1.0")
+        try await server.stop()
+    }
+
     @Test func urlencodedWithNullsRemoved() async throws {
         let server = try await Self.start()
         let body = "ProductName=My+App%00&Version=2.0%00beta&Comments=caf%C3%A9"

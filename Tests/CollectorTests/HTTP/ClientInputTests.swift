@@ -43,6 +43,15 @@ import Testing
                                                          : "Decompressed upload_file_minidump (\(kind))."], "\(kind)")
             Self.expectConsistent(crash, raw)
         }
+        // The notes name a dump as stored, never by the part's name as sent (here 10 KiB, odd bytes).
+        let longName = "upload_file_minidump_content/../\u{1}é" + String(repeating: "x", count: 10_000)
+        var odd = MultipartBody()
+        odd.field("ProductName", "Test")
+        odd.file(longName, Fixtures.bytes("compressed/linux-mini.dmp.gz"))
+        let oddID = try BreakpadIntakeTests.crashID(of: try await server.submit(odd.finished))
+        let oddCrash = try #require(server.captured[oddID])
+        #expect(oddCrash.dumps.map(\.name) == ["upload_file_minidump_contentxx"])
+        #expect(Self.notes(server.captured.rawCrash(oddID)) == ["Decompressed upload_file_minidump_contentxx (gzip)."])
         // A cut compressed dump is refused, not stored as garbage.
         var cut = MultipartBody()
         cut.field("ProductName", "Test")

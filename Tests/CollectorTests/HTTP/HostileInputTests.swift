@@ -65,6 +65,37 @@ import Testing
         try await server.stop()
     }
 
+    /// A JSON part's members meet the limits of text parts: name and value each at most
+    /// `MAX_ANNOTATION_BYTES`, a string by its UTF-8, any other value by its JSON as stored.
+    @Test func jsonPartAnnotationsAreBounded() async throws {
+        let server = try await TestServer.start { $0.maxAnnotationBytes = 1000 }
+        // 1001 bytes in 501 characters; the first 10 are a marker to look for in the logs.
+        let productName = "OVERSIZED_" + String(repeating: "é", count: 495) + "x"
+        let oversize = [
+            #"{"ProductName":"\#(productName)"}"#,
+            #"{"Extra":{"a":"\#(String(repeating: "x", count: 993))"}}"#, // {"a":"…"} is 1001 bytes
+            #"{"\#(String(repeating: "n", count: 1001))":"v"}"#,
+        ]
+        for json in oversize {
+            let form = Self.form { $0.json("extra", json) }
+            try await Self.expectMalformed(server, "annotation_too_large", contentType: form.contentType, body: form.finished.bytes)
+        }
+        #expect(server.captured.all.isEmpty)
+        #expect(!server.logs.lines.contains { $0.contains("OVERSIZED_") })
+
+        let productAtLimit = String(repeating: "é", count: 500)
+        let nameAtLimit = String(repeating: "n", count: 1000)
+        let atLimit = Self.form {
+            $0.json("extra", #"{"ProductName":"\#(productAtLimit)","Extra":{"a":"\#(String(repeating: "x", count: 992))"},"\#(nameAtLimit)":"v"}"#)
+        }
+        let id = try BreakpadIntakeTests.crashID(of: try await server.submit(atLimit.finished))
+        let raw = try #require(server.captured.rawCrash(id))
+        #expect(raw["ProductName"] as? String == productAtLimit)
+        #expect((raw["Extra"] as? [String: Any])?["a"] as? String == String(repeating: "x", count: 992))
+        #expect(raw[nameAtLimit] as? String == "v")
+        try await server.stop()
+    }
+
     @Test func pathCharactersAndNulBytesAreNeutralized() async throws {
         let server = try await TestServer.start()
         let dump = Fixtures.bytes("linux-mini.dmp")

@@ -301,6 +301,36 @@ struct OldReleaseThrottler: Throttler {
         try await server.stop()
     }
 
+    /// The project id is ASCII digits, at most 20, even with no key table to refuse an odd one.
+    @Test func projectIDIsAtMostTwentyASCIIDigits() async throws {
+        let server = try await Self.start(keys: [:])
+        let event = Array(#"{"message":"x"}"#.utf8)
+        let tooLong = try await server.request(.POST, "/api/\(String(repeating: "1", count: 21))/store/", headers: [Self.auth], body: event)
+        #expect(tooLong.status == 400)
+        #expect(tooLong.body == #"{"detail":"invalid_project"}"#)
+        #expect(await server.statsd.waitForCount("breakwater.malformed", tags: "reason:invalid_project", atLeast: 1) > 0)
+        #expect(server.auditLines().contains { $0["reason"] as? String == "invalid_project" && $0["status"] as? Int == 400 })
+
+        // `1` + U+0301 and the keycap `1️⃣` are one Character each, sorting between "0" and "9".
+        // Sent as raw bytes in the path, NIO's HTTP parser refuses them (a bare 400) before any
+        // route; the check itself is met by a request made here.
+        for project in ["1\u{301}", "1\u{FE0F}\u{20E3}"] {
+            let connection = try RawConnection(port: server.port)
+            connection.send(RawConnection.head(path: "/api/\(project)/store/", contentType: "application/json", contentLength: event.count,
+                                               extra: "X-Sentry-Auth: \(Self.auth.1)\r\nConnection: close\r\n"))
+            connection.send(event)
+            #expect(connection.readAll(timeout: 2).hasPrefix("HTTP/1.1 400"), "\(project.unicodeScalars.map(\.value))")
+            let request = CollectorRequest(method: "POST", uri: "/api/\(project)/store/", headers: [Self.auth], body: ByteBuffer(bytes: event))
+            #expect(throws: Malformed("invalid_project")) { try SentryAuth.authorize(request, projectKeys: [:]) }
+        }
+        #expect(server.captured.all.isEmpty)
+
+        let longest = String(repeating: "9", count: 20)
+        let id = try Self.eventID(of: try await server.request(.POST, "/api/\(longest)/store/", headers: [Self.auth], body: event))
+        #expect(try Self.stored(server, eventID: id).raw["sentry_project_id"] as? String == longest)
+        try await server.stop()
+    }
+
     @Test func bodyOverTheWireLimitIsSentry413() async throws {
         let server = try await Self.start { $0.maxRequestBytes = 10_000 }
         let response = try await server.request(.POST, "/api/42/envelope/", headers: [Self.auth], body: [UInt8](repeating: 0x7B, count: 20_000))
