@@ -9,9 +9,12 @@ import Glibc
 /// the first line, takes everything queued 2 ms later, so under load one `write(2)` carries many
 /// lines and one wake-up serves them all.
 ///
-/// A full buffer never loses a line: the caller that finds it full writes the queue and its own
-/// line itself, waiting for the write as an unbuffered sink would; `blockedWrites` counts those.
-/// Lines leave in the order they were queued. The writer thread lives as long as the process (the
+/// A full buffer never loses a worker's line: the caller that finds it full writes the queue and
+/// its own line itself, waiting for the write as an unbuffered sink would; `blockedWrites` counts
+/// those. An event loop must not wait for stdout (every connection on it would wait too): its
+/// lines (`writeWithoutWaiting`) may fill a second `capacity` beyond the first, and past that
+/// they are dropped and counted (`droppedLines`), so memory stays bounded even when stdout is
+/// stuck and clients keep sending refused requests. Lines leave in the order they were queued. The writer thread lives as long as the process (the
 /// server makes one sink at start); `flush()` writes what is queued now (shutdown).
 public final class BufferedLogSink: LogSink {
     private struct Queue {
@@ -25,6 +28,7 @@ public final class BufferedLogSink: LogSink {
     private let writing = Mutex(())
     private let wake = DispatchSemaphore(value: 0)
     private let blocked = Atomic<Int>(0)
+    private let dropped = Atomic<Int>(0)
     private let fd: Int32
     private let capacity: Int
     /// How long the writer lets lines gather after the first one, in microseconds: the most a
@@ -50,25 +54,33 @@ public final class BufferedLogSink: LogSink {
     /// Lines whose caller found the buffer full and wrote it itself, since start.
     public var blockedWrites: Int { blocked.load(ordering: .relaxed) }
 
+    /// Event-loop lines dropped because both buffers were full, since start.
+    public var droppedLines: Int { dropped.load(ordering: .relaxed) }
+
     public func write(line: [UInt8]) {
-        enum Action { case none, wake, full }
-        let action: Action = queue.withLock { queue in
-            if queue.bytes.count + line.count > capacity { return .full }
+        guard !enqueue(line, upTo: capacity) else { return }
+        blocked.add(1, ordering: .relaxed)
+        writing.withLock { _ in
+            emit(take())
+            emit(line)
+        }
+    }
+
+    public func writeWithoutWaiting(line: [UInt8]) {
+        if !enqueue(line, upTo: 2 * capacity) { dropped.add(1, ordering: .relaxed) }
+    }
+
+    /// Queues the line unless the queue would pass `limit` bytes; wakes the writer for the first.
+    private func enqueue(_ line: [UInt8], upTo limit: Int) -> Bool {
+        let queued: (Bool, wake: Bool) = queue.withLock { queue in
+            if queue.bytes.count + line.count > limit { return (false, false) }
             queue.bytes.append(contentsOf: line)
-            if queue.wakePending { return .none }
+            if queue.wakePending { return (true, false) }
             queue.wakePending = true
-            return .wake
+            return (true, true)
         }
-        switch action {
-        case .none: break
-        case .wake: wake.signal()
-        case .full:
-            blocked.add(1, ordering: .relaxed)
-            writing.withLock { _ in
-                emit(take())
-                emit(line)
-            }
-        }
+        if queued.wake { wake.signal() }
+        return queued.0
     }
 
     public func flush() {

@@ -6,11 +6,15 @@ import Glibc
 /// Where formatted log lines go. One complete line per call, as UTF-8 bytes.
 public protocol LogSink: Sendable {
     func write(line: [UInt8])
+    /// As `write(line:)`, for a caller that must not wait for the line's descriptor (an event
+    /// loop): a sink that could block it keeps or drops the line instead.
+    func writeWithoutWaiting(line: [UInt8])
     /// Writes whatever the sink still holds (shutdown).
     func flush()
 }
 
 extension LogSink {
+    public func writeWithoutWaiting(line: [UInt8]) { write(line: line) }
     public func flush() {}
 }
 

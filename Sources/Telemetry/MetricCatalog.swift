@@ -85,6 +85,7 @@ public enum MetricCatalog {
     public static let overload = "overload"
     public static let statsdDropped = "statsd.dropped"
     public static let logBlocked = "log.blocked"
+    public static let logDropped = "log.dropped"
     public static let ignoredItem = "ignored_item"
     public static let heartbeat = "heartbeat"
 
@@ -123,6 +124,7 @@ public enum MetricCatalog {
               values: ["reason": .closed(overloadReasons)]),
         Entry(name: statsdDropped, kind: .counter, tags: [], help: "Statsd datagrams that could not be sent."),
         Entry(name: logBlocked, kind: .counter, tags: [], help: "Log lines whose writer found the log buffer full and waited for stdout."),
+        Entry(name: logDropped, kind: .counter, tags: [], help: "Event-loop log lines dropped: stdout stuck and both log buffers full."),
         Entry(name: ignoredItem, kind: .counter, tags: ["type"], help: "Sentry envelope items accepted and ignored.",
               values: ["type": .closed(sentryItemTypes)]),
         Entry(name: heartbeat, kind: .gauge, tags: ["check"], help: "Heartbeat check result, sampled every 10 s: 1 ok or warning, 0 error.",

@@ -17,7 +17,7 @@ public final class Telemetry: Sendable {
     private let sink: LogSink
     private let stageLogger: Logger
     private let handlers = HandlerCache()
-    private let troublesReported = Mutex((0, 0))
+    private let troublesReported = Mutex((0, 0, 0))
 
     /// - Parameters:
     ///   - statsd: where statsd lines go; nil sends none.
@@ -107,22 +107,28 @@ public final class Telemetry: Sendable {
     /// Writes the audit line of one crash.
     /// Formatted here and handed to the sink whole (no swift-log handler in between: it is the
     /// one line every crash writes).
-    public func audit(_ record: AuditRecord) {
-        sink.write(line: MozlogHandler.line(type: "crash", level: .info, fields: record.fields))
+    /// - Parameter fromEventLoop: the caller is an event loop, which must never wait for stdout
+    ///   (`LogSink.writeWithoutWaiting`).
+    public func audit(_ record: AuditRecord, fromEventLoop: Bool = false) {
+        let line = MozlogHandler.line(type: "crash", level: .info, fields: record.fields)
+        if fromEventLoop { sink.writeWithoutWaiting(line: line) } else { sink.write(line: line) }
     }
 
     /// Counts what telemetry could not do smoothly since the last call: statsd datagrams dropped
-    /// (`statsd.dropped`) and log lines whose caller found the log buffer full and waited
-    /// (`log.blocked`). The sender and the sink keep totals only, and cannot report through
-    /// themselves. Called periodically.
+    /// (`statsd.dropped`), log lines whose caller found the log buffer full and waited
+    /// (`log.blocked`), and event-loop lines dropped with both buffers full (`log.dropped`). The
+    /// sender and the sink keep totals only, and cannot report through themselves. Called
+    /// periodically.
     public func reportOwnTroubles() {
-        let totals = (statsd?.dropped ?? 0, (sink as? BufferedLogSink)?.blockedWrites ?? 0)
+        let buffered = sink as? BufferedLogSink
+        let totals = (statsd?.dropped ?? 0, buffered?.blockedWrites ?? 0, buffered?.droppedLines ?? 0)
         let new = troublesReported.withLock { reported in
             defer { reported = totals }
-            return (totals.0 - reported.0, totals.1 - reported.1)
+            return (totals.0 - reported.0, totals.1 - reported.1, totals.2 - reported.2)
         }
         if new.0 > 0 { count(MetricCatalog.statsdDropped, by: new.0) }
         if new.1 > 0 { count(MetricCatalog.logBlocked, by: new.1) }
+        if new.2 > 0 { count(MetricCatalog.logDropped, by: new.2) }
     }
 
     /// Sends batched statsd lines and writes queued log lines now (shutdown).

@@ -6,7 +6,7 @@ import Glibc
 #endif
 
 /// The server's log lines go through a writer thread: none is lost or reordered, and a full
-/// buffer makes the caller wait (counted), never drops a line.
+/// buffer makes a worker wait (counted), never drops its line; an event loop never waits.
 @Suite struct BufferedLogSinkTests {
     /// A pipe whose read end the test drains; its write end is the sink's descriptor.
     private final class Pipe {
@@ -69,6 +69,36 @@ import Glibc
         await writer.value
         #expect(lines.count == count)
         #expect(lines.allSatisfy { $0.utf8.count == 199 })
+    }
+
+    /// Nobody reads the pipe and a worker is blocked writing to it: an event loop's lines return
+    /// at once, kept up to a second buffer's worth and then dropped and counted; once the reader
+    /// starts, every worker line and every kept line arrives.
+    @Test func anEventLoopNeverWaitsForStdoutAndItsLinesAreBounded() async throws {
+        let pipe = Pipe()
+        let sink = BufferedLogSink(fd: pipe.write, capacity: 1024)
+        let line = Array((String(repeating: "w", count: 199) + "\n").utf8)
+        let fromLoop = Array((String(repeating: "e", count: 199) + "\n").utf8)
+        let workerLines = 400  // 80 KB: more than the pipe (64 KiB) and the buffer together
+        let worker = Task.detached { for _ in 0..<workerLines { sink.write(line: line) } }
+        let deadline = Date().addingTimeInterval(10)
+        while sink.blockedWrites == 0, Date() < deadline { try await Task.sleep(nanoseconds: 10_000_000) }
+        #expect(sink.blockedWrites > 0)
+
+        let returned = DispatchSemaphore(value: 0)
+        DispatchQueue.global().async {
+            for _ in 0..<20 { sink.writeWithoutWaiting(line: fromLoop) }
+            returned.signal()
+        }
+        #expect(returned.wait(timeout: .now() + 5) == .success, "an event-loop line waited for stdout")
+        let dropped = sink.droppedLines
+        #expect(dropped > 0 && dropped < 20, "\(dropped)")  // 2 KiB of queue holds 10 lines at most
+
+        let lines = pipe.lines(workerLines + 20 - dropped)
+        await worker.value
+        sink.flush()
+        #expect(lines.filter { $0.hasPrefix("w") }.count == workerLines)
+        #expect(lines.filter { $0.hasPrefix("e") }.count == 20 - dropped)
     }
 
     @Test func aQuietSinkWritesPromptlyWithoutAFlush() {

@@ -203,7 +203,8 @@ final class RequestCollector: ChannelInboundHandler, RemovableChannelHandler {
             t.count(MetricCatalog.malformed, ("reason", reason))
         }
         let outcome: AuditRecord.Outcome = response.status == 413 ? .too_large : busy ? .retry_later : .malformed
-        t.audit(AuditRecord(endpoint: route.endpoint!, outcome: outcome, reason: reason, payloadSize: bytes, status: response.status))
+        t.audit(AuditRecord(endpoint: route.endpoint!, outcome: outcome, reason: reason, payloadSize: bytes, status: response.status),
+                fromEventLoop: true)
     }
 
     private func write(_ response: CollectorResponse, version: HTTPVersion, keepAlive: Bool, _ ctx: ChannelHandlerContext) {
