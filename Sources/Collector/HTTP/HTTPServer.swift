@@ -21,6 +21,9 @@ public final class HTTPServer: Sendable {
     /// Binds and starts accepting; returns the bound port (useful with port 0).
     public func start(host: String, port: Int) async throws -> Int {
         let context = collectorContext, readTimeout = self.readTimeout
+        var decoderLimits = NIOHTTPDecoderLimitConfiguration()
+        decoderLimits.maxHeaderListSize = 2 * context.maxHeaderBytes
+        decoderLimits.maxHeaderFieldSize = 2 * context.maxHeaderBytes
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(ChannelOptions.backlog, value: 1024)
             .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
@@ -29,7 +32,12 @@ public final class HTTPServer: Sendable {
             .childChannelOption(ChannelOptions.maxMessagesPerRead, value: 16)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
+                    // Parse errors are answered by `RequestCollector`, with a reason and an audit line.
+                    // The decoder's own bound on a head is twice ours: a head between the two gets
+                    // our 431 with its route known; one past it, the decoder's (also a 431).
+                    try channel.pipeline.syncOperations.configureHTTPServerPipeline(
+                        withErrorHandling: false, withOutboundHeaderValidation: true,
+                        withEncoderConfiguration: .init(), withDecoderLimitConfiguration: decoderLimits)
                     try channel.pipeline.syncOperations.addHandlers(
                         IdleStateHandler(readTimeout: readTimeout),
                         RequestCollector(context: context))

@@ -251,7 +251,31 @@ final class RequestCollector: ChannelInboundHandler, RemovableChannelHandler {
         ctx.fireChannelInactive()
     }
 
+    /// The decoder refused what the client sent. NIO's own error handler is off, so the answer and
+    /// its accounting are ours: 431 for a head past the decoder's limit, 400 for anything else it
+    /// cannot parse (a bad chunk size, bytes that are not HTTP). A request whose head had arrived
+    /// gets its crash's metric and audit line like any refusal; bytes that never made a head are
+    /// not known to be a crash, and are counted by `malformed` alone.
     func errorCaught(context ctx: ChannelHandlerContext, error: Error) {
-        ctx.close(promise: nil)
+        guard let parseError = error as? HTTPParserError else { return ctx.close(promise: nil) }
+        let (response, reason) = parseError == .headerOverflow
+            ? (CollectorResponse.text(431, "Request Header Fields Too Large"), "header_too_large")
+            : (CollectorResponse.text(400, "Bad Request"), "invalid_http")
+        switch state {
+        case .receiving(let head, _, _):
+            refuse(response, head: head, ctx, reason: reason)
+        case .idle:
+            due = nil
+            context.telemetry.count(MetricCatalog.malformed, ("reason", reason))
+            state = .responding
+            write(response, version: .http1_1, keepAlive: false, ctx)
+        case .responding:
+            // Bytes after a request whose answer is on its way (the pipelining handler holds the
+            // error until that answer ends, and hands it on from inside its last write): the
+            // answer is flushed before the connection closes.
+            context.telemetry.count(MetricCatalog.malformed, ("reason", reason))
+            ctx.flush()
+            ctx.close(promise: nil)
+        }
     }
 }

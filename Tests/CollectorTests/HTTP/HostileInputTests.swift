@@ -209,13 +209,39 @@ import Testing
         try await server.stop()
     }
 
+    /// A head past `MAX_HEADER_BYTES` is 431 with its reason, metric and audit line; one past
+    /// the decoder's own bound (twice ours) is 431 too, counted, with no audit line: its request
+    /// line never arrived, so nothing says it was a crash.
     @Test func absurdHeadersAreRefused() async throws {
         let server = try await TestServer.start { $0.maxHeaderBytes = 8192 }
-        let connection = try RawConnection(port: server.port)
-        connection.send(RawConnection.head(contentType: "multipart/form-data; boundary=x", contentLength: 0,
-                                           extra: "X-Big: " + String(repeating: "a", count: 20_000) + "\r\n"))
-        let answer = connection.readAll(timeout: 2)
-        #expect(answer.hasPrefix("HTTP/1.1 431") || answer.hasPrefix("HTTP/1.1 400"))
+        for (size, audited) in [(12_000, true), (20_000, false)] {
+            let connection = try RawConnection(port: server.port)
+            connection.send(RawConnection.head(contentType: "multipart/form-data; boundary=x", contentLength: 0,
+                                               extra: "X-Big: " + String(repeating: "a", count: size) + "\r\n"))
+            let answer = connection.readAll(timeout: 2)
+            #expect(answer.hasPrefix("HTTP/1.1 431"), "\(size): \(answer.prefix(40))")
+        }
+        #expect(await server.statsd.waitForLine(containing: "malformed:2|c|#reason:header_too_large") != nil)
+        #expect(server.auditLines().filter { $0["reason"] as? String == "header_too_large" }.count == 1)
+        #expect(server.captured.all.isEmpty)
+        try await server.stop()
+    }
+
+    /// What the HTTP decoder cannot parse is answered 400 by the collector, with the reason
+    /// `invalid_http`: a chunked crash upload with a broken chunk size (its head arrived, so it has
+    /// an audit line) and bytes that are not HTTP at all (counted only).
+    @Test func unparsableHTTPIsA400WithItsReason() async throws {
+        let server = try await TestServer.start()
+        let chunked = try RawConnection(port: server.port)
+        chunked.send("POST /submit HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=x\r\n"
+                     + "Transfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n")
+        #expect(chunked.readAll(timeout: 2).hasPrefix("HTTP/1.1 400"))
+        let garbage = try RawConnection(port: server.port)
+        garbage.send("\u{01}\u{02} not HTTP \r\n\r\n")
+        #expect(garbage.readAll(timeout: 2).hasPrefix("HTTP/1.1 400"))
+        #expect(await server.statsd.waitForLine(containing: "malformed:2|c|#reason:invalid_http") != nil)
+        let audited = server.auditLines().filter { $0["reason"] as? String == "invalid_http" }
+        #expect(audited.count == 1 && audited.first?["endpoint"] as? String == "breakpad" && audited.first?["status"] as? Int == 400)
         #expect(server.captured.all.isEmpty)
         try await server.stop()
     }
