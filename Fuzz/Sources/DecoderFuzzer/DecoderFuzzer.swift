@@ -32,6 +32,6 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     }
     precondition(Set(report.dumps.map(\.name)).count == report.dumps.count, "two dumps share a name")
     _ = try? JSONValue.parse(bytes.readableBytesView, maxDepth: 64)
-    _ = try? SentryEnvelope.parse(bytes, maxItems: 100, maxJSONDepth: 64)
+    _ = try? SentryEnvelope.parse(bytes, maxItems: 100, limits: DecodeLimits(config), memory: .unlimited)
     return 0
 }

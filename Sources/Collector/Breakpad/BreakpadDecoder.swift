@@ -58,12 +58,7 @@ public struct BreakpadDecoder: Sendable {
     private func add(_ part: FormPart, to report: inout CrashReport, memory: MemoryLease) throws {
         let type = part.contentType?.lowercased() ?? ""
         if type.hasPrefix("application/json") {
-            let value: JSONValue
-            do {
-                value = try JSONValue.parse(part.body.readableBytesView, maxDepth: limits.maxJSONDepth)
-            } catch {
-                throw Malformed("invalid_json")
-            }
+            let value = try limits.json(part.body.readableBytesView, memory: memory, invalid: "invalid_json")
             guard case .object(let fields) = value else { throw Malformed("invalid_json_value") }
             for (name, value) in fields { try addAnnotation(name, value, to: &report) }
             report.payloadKind = "json"

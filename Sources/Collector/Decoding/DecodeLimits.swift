@@ -7,6 +7,7 @@ public struct DecodeLimits: Sendable {
     public var maxAnnotations: Int
     public var maxAnnotationBytes: Int
     public var maxJSONDepth: Int
+    public var maxInflightBytes: Int
     public var redactedAnnotations: [String]
 
     public init(_ config: CollectorConfiguration) {
@@ -15,6 +16,7 @@ public struct DecodeLimits: Sendable {
         maxAnnotations = config.maxAnnotations
         maxAnnotationBytes = config.maxAnnotationBytes
         maxJSONDepth = config.maxJSONDepth
+        maxInflightBytes = config.maxInflightBytes
         redactedAnnotations = config.redactedAnnotations
     }
 
@@ -36,6 +38,24 @@ public struct DecodeLimits: Sendable {
         }
         guard let coding else { return (request.body, false) }
         return (try decompress(request.body, coding, memory: request.memory, badReason: coding.badBodyReason), true)
+    }
+
+    /// A JSON document a client sent, parsed only once its memory is reserved from `memory`:
+    /// Foundation's decoder and the `JSONValue` tree peak at up to 38 times the document's bytes
+    /// (arrays of small values, measured), so `JSONValue.parseCostPerByte` times its length is
+    /// reserved, kept until the request is answered. A document that could never fit
+    /// `MAX_INFLIGHT_BYTES` is too large (413); one that does not fit now is busy, like inflating.
+    /// - Parameter invalid: the malformed reason when it does not parse.
+    public func json<Bytes: Collection>(_ bytes: Bytes, memory: MemoryLease, invalid: String) throws -> JSONValue
+    where Bytes.Element == UInt8 {
+        let cost = bytes.count * JSONValue.parseCostPerByte
+        guard cost <= maxInflightBytes else { throw Malformed.tooLarge }
+        try memory.reserve(cost)
+        do {
+            return try JSONValue.parse(bytes, maxDepth: maxJSONDepth)
+        } catch {
+            throw Malformed(invalid)
+        }
     }
 
     /// Decompresses under the decompressed-size cap, reserving from `memory`; `badReason` names the

@@ -91,6 +91,11 @@ public enum JSONValue: Equatable, Sendable {
 extension JSONValue {
     public enum ParseError: Error { case invalid, tooDeep }
 
+    /// Memory reserved per byte of a client's document before it is parsed (`DecodeLimits.json`):
+    /// a 4 MB document peaked at 22 to 38 times its size, by its shape (arrays of numbers, empty
+    /// strings, objects, nested arrays), as /proc/self/statm showed while it was parsed.
+    public static let parseCostPerByte = 48
+
     /// Parses JSON bytes, refusing nesting deeper than `maxDepth` (hostile input).
     public static func parse<Bytes: Collection>(_ bytes: Bytes, maxDepth: Int = 64) throws -> JSONValue
     where Bytes.Element == UInt8 {

@@ -46,14 +46,9 @@ public struct SentryEndpoint: Sendable {
         return try limits.decodedBody(request, refusesUnknown: true)
     }
 
-    /// The event as a JSON object.
-    func event(_ json: ByteBuffer) throws -> [String: JSONValue] {
-        let value: JSONValue
-        do {
-            value = try JSONValue.parse(json.readableBytesView, maxDepth: limits.maxJSONDepth)
-        } catch {
-            throw Malformed("invalid_json")
-        }
+    /// The event as a JSON object, its parse reserved from `memory` (`DecodeLimits.json`).
+    func event(_ json: ByteBuffer, memory: MemoryLease) throws -> [String: JSONValue] {
+        let value = try limits.json(json.readableBytesView, memory: memory, invalid: "invalid_json")
         guard case .object(let fields) = value else { throw Malformed("invalid_json_value") }
         return fields
     }

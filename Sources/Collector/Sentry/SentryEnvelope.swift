@@ -13,16 +13,18 @@ public struct SentryEnvelope: Sendable {
     public var headers: [String: JSONValue]
     public var items: [Item]
 
-    public static func parse(_ body: ByteBuffer, maxItems: Int, maxJSONDepth: Int) throws -> SentryEnvelope {
+    /// - Parameters:
+    ///   - limits: the JSON limits of its header lines, whose parse is reserved from `memory`.
+    public static func parse(_ body: ByteBuffer, maxItems: Int, limits: DecodeLimits, memory: MemoryLease) throws -> SentryEnvelope {
         var rest = body
         guard let headerLine = line(&rest) else { throw Malformed("invalid_envelope") }
-        let headers = try object(headerLine, maxJSONDepth)
+        let headers = try object(headerLine, limits, memory)
         var items: [Item] = []
         while let itemLine = line(&rest) {
             // Blank lines between items (an extra newline after a payload) carry nothing.
             if itemLine.readableBytes == 0 { continue }
             guard items.count < maxItems else { throw Malformed("too_many_items") }
-            let itemHeaders = try object(itemLine, maxJSONDepth)
+            let itemHeaders = try object(itemLine, limits, memory)
             guard case .string(let type)? = itemHeaders["type"], !type.isEmpty else { throw Malformed("invalid_envelope") }
             let payload: ByteBuffer
             switch itemHeaders["length"] {
@@ -53,8 +55,8 @@ public struct SentryEnvelope: Sendable {
         return line
     }
 
-    private static func object(_ line: ByteBuffer, _ maxDepth: Int) throws -> [String: JSONValue] {
-        guard case .object(let fields)? = try? JSONValue.parse(line.readableBytesView, maxDepth: maxDepth) else {
+    private static func object(_ line: ByteBuffer, _ limits: DecodeLimits, _ memory: MemoryLease) throws -> [String: JSONValue] {
+        guard case .object(let fields) = try limits.json(line.readableBytesView, memory: memory, invalid: "invalid_envelope") else {
             throw Malformed("invalid_envelope")
         }
         return fields

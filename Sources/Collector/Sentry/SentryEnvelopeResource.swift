@@ -45,7 +45,7 @@ public struct SentryEnvelopeResource: Sendable {
     private func parse(_ request: CollectorRequest) throws -> Parsed {
         let auth = try sentry.authorize(request)
         let (body, compressed) = try sentry.decodedBody(request)
-        let envelope = try SentryEnvelope.parse(body, maxItems: sentry.limits.maxParts, maxJSONDepth: sentry.limits.maxJSONDepth)
+        let envelope = try SentryEnvelope.parse(body, maxItems: sentry.limits.maxParts, limits: sentry.limits, memory: request.memory)
         var parsed = Parsed(auth: auth, envelope: envelope, compressed: compressed, event: nil, attachments: [], ignored: [],
                             hasMinidump: false)
         for item in envelope.items {
@@ -82,7 +82,7 @@ public struct SentryEnvelopeResource: Sendable {
                 try DumpNames.add(item.payload, named: item.headers["filename"]?.stringValue ?? "attachment", to: &crash)
             }
         }
-        var event = SentryEventReport(event: try parsed.event.map { try sentry.event($0.payload) } ?? [:], eventJSON: parsed.event?.payload,
+        var event = SentryEventReport(event: try parsed.event.map { try sentry.event($0.payload, memory: request.memory) } ?? [:], eventJSON: parsed.event?.payload,
                                       auth: parsed.auth, product: sentry.products[parsed.auth.project], dumps: crash.dumps,
                                       fallbackEventID: parsed.envelope.headers["event_id"], request: request,
                                       payloadKind: "sentry_envelope", compressed: parsed.compressed)

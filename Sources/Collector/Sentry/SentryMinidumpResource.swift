@@ -29,7 +29,7 @@ public struct SentryMinidumpResource: Sendable {
             }
             guard let dump = upload.dumps.first(where: { $0.name == "upload_file_minidump" }) else { throw Malformed("missing_minidump") }
             guard dump.bytes.readableBytesView.starts(with: DecodeLimits.minidumpMagic) else { throw Malformed("invalid_minidump") }
-            let event = try Self.event(from: upload.annotations, maxDepth: sentry.limits.maxJSONDepth)
+            let event = try Self.event(from: upload.annotations, limits: sentry.limits, memory: request.memory)
             var crash = SentryEventReport(event: event, eventJSON: event.isEmpty ? nil : ByteBuffer(string: JSONValue.object(event).serialized()),
                                           auth: auth, product: sentry.products[auth.project], annotations: upload.annotations,
                                           dumps: upload.dumps, request: request, payloadKind: "sentry_minidump",
@@ -41,10 +41,11 @@ public struct SentryMinidumpResource: Sendable {
 
     /// The event Sentry reads from form fields: a `sentry` field holding JSON, then every
     /// `sentry[a][b]` field set at that path (`sentry[release]`, `sentry[tags][key]`).
-    static func event(from annotations: [String: JSONValue], maxDepth: Int) throws -> [String: JSONValue] {
+    static func event(from annotations: [String: JSONValue], limits: DecodeLimits, memory: MemoryLease) throws -> [String: JSONValue] {
+        let maxDepth = limits.maxJSONDepth
         var event = JSONValue.object([:])
         if case .string(let json)? = annotations["sentry"] {
-            event = (try? JSONValue.parse(Array(json.utf8), maxDepth: maxDepth)) ?? .null
+            event = try limits.json(json.utf8, memory: memory, invalid: "invalid_json")
             guard case .object = event else { throw Malformed("invalid_json") }
         }
         for name in annotations.keys.sorted() where name.hasPrefix("sentry[") && name.hasSuffix("]") {

@@ -13,18 +13,21 @@ public struct SentryStoreResource: Sendable {
         sentry.run(endpoint: "sentry_store", request, busy: SentryEndpoint.rateLimited) { request in
             let auth = try sentry.authorize(request)
             var (body, compressed) = try sentry.decodedBody(request)
-            // Older Raven clients send base64, of zlib data or of the JSON itself.
-            if !Self.looksLikeJSON(body), !Self.looksCompressed(body),
-               let data = Data(base64Encoded: String(decoding: body.readableBytesView, as: UTF8.self)
-                                .trimmingCharacters(in: .whitespacesAndNewlines)) {
-                body = ByteBuffer(bytes: data)
+            // Older Raven clients send base64, of zlib data or of the JSON itself. Decoding it
+            // makes about four copies of the body (text, trimmed text, bytes, buffer): reserved first.
+            if !Self.looksLikeJSON(body), !Self.looksCompressed(body) {
+                try request.memory.reserve(4 * body.readableBytes)
+                if let data = Data(base64Encoded: String(decoding: body.readableBytesView, as: UTF8.self)
+                                    .trimmingCharacters(in: .whitespacesAndNewlines)) {
+                    body = ByteBuffer(bytes: data)
+                }
             }
             // zlib or gzip without `Content-Encoding`.
             if Self.looksCompressed(body) {
                 body = try sentry.limits.decompress(body, .gzipOrZlib, memory: request.memory, badReason: "bad_deflate")
                 compressed = true
             }
-            return SentryEventReport(event: try sentry.event(body), eventJSON: body, auth: auth,
+            return SentryEventReport(event: try sentry.event(body, memory: request.memory), eventJSON: body, auth: auth,
                                      product: sentry.products[auth.project], dumps: [], request: request,
                                      payloadKind: "sentry_store", compressed: compressed)
         }

@@ -15,6 +15,8 @@ struct OldReleaseThrottler: Throttler {
 /// The Sentry endpoints: decoders on captured requests, the real raven and sentry-sdk clients end
 /// to end, every bad input answered in Sentry's protocol, keys, throttling and retry answers.
 @Suite struct SentryTests {
+    static let limits = DecodeLimits(CollectorConfiguration())
+
     static let auth = ("X-Sentry-Auth", "Sentry sentry_key=pubkey, sentry_version=7, sentry_client=test/1.0")
 
     static func start(keys: [String: String] = ["42": "pubkey"], throttler: Throttler? = nil,
@@ -50,7 +52,7 @@ struct OldReleaseThrottler: Throttler {
     @Test func brotliDecoderOnCapturedEnvelope() throws {
         let captured = CapturedRequest("sentry-python-2.75-envelope-br.http")
         let body = try BrotliDecoder.decompress(ByteBuffer(bytes: captured.body), limit: 1 << 20)
-        let envelope = try SentryEnvelope.parse(body, maxItems: 100, maxJSONDepth: 64)
+        let envelope = try SentryEnvelope.parse(body, maxItems: 100, limits: Self.limits, memory: .unlimited)
         #expect(envelope.items.map(\.type).contains("event"))
         #expect(throws: Inflater.Failure.tooLarge) { try BrotliDecoder.decompress(ByteBuffer(bytes: captured.body), limit: 100) }
         #expect(throws: Inflater.Failure.badData) { try BrotliDecoder.decompress(ByteBuffer(bytes: captured.body.dropLast(10)), limit: 1 << 20) }
@@ -59,7 +61,7 @@ struct OldReleaseThrottler: Throttler {
     @Test func envelopeParserOnCapturedGzipEnvelope() throws {
         let captured = CapturedRequest("sentry-python-2.75-envelope-gzip-attachment.http")
         let body = try Inflater.inflate(ByteBuffer(bytes: captured.body), format: .gzip, limit: 1 << 20)
-        let envelope = try SentryEnvelope.parse(body, maxItems: 100, maxJSONDepth: 64)
+        let envelope = try SentryEnvelope.parse(body, maxItems: 100, limits: Self.limits, memory: .unlimited)
         #expect(envelope.headers["event_id"] == .string("6e4f2c65f7d44ffea787fce46d202c5f"))
         #expect(envelope.items.map(\.type) == ["event", "attachment"])
         #expect(envelope.items[1].payload.readableBytes == 27549)
@@ -68,15 +70,15 @@ struct OldReleaseThrottler: Throttler {
 
     @Test func envelopeItemsWithoutLength() throws {
         let text = "{}\n{\"type\":\"event\"}\n{\"message\":\"a\"}\n\n{\"type\":\"session\",\"length\":2}\n{}"
-        let envelope = try SentryEnvelope.parse(ByteBuffer(string: text), maxItems: 10, maxJSONDepth: 64)
+        let envelope = try SentryEnvelope.parse(ByteBuffer(string: text), maxItems: 10, limits: Self.limits, memory: .unlimited)
         #expect(envelope.items.map(\.type) == ["event", "session"])
         #expect(String(buffer: envelope.items[0].payload) == "{\"message\":\"a\"}")
         #expect(String(buffer: envelope.items[1].payload) == "{}")
         #expect(throws: Malformed("item_too_long")) {
-            try SentryEnvelope.parse(ByteBuffer(string: "{}\n{\"type\":\"event\",\"length\":50}\n{}"), maxItems: 10, maxJSONDepth: 64)
+            try SentryEnvelope.parse(ByteBuffer(string: "{}\n{\"type\":\"event\",\"length\":50}\n{}"), maxItems: 10, limits: Self.limits, memory: .unlimited)
         }
-        #expect(throws: Malformed("too_many_items")) { try SentryEnvelope.parse(ByteBuffer(string: text), maxItems: 1, maxJSONDepth: 64) }
-        #expect(throws: Malformed("invalid_envelope")) { try SentryEnvelope.parse(ByteBuffer(string: "nope\n"), maxItems: 1, maxJSONDepth: 64) }
+        #expect(throws: Malformed("too_many_items")) { try SentryEnvelope.parse(ByteBuffer(string: text), maxItems: 1, limits: Self.limits, memory: .unlimited) }
+        #expect(throws: Malformed("invalid_envelope")) { try SentryEnvelope.parse(ByteBuffer(string: "nope\n"), maxItems: 1, limits: Self.limits, memory: .unlimited) }
     }
 
     @Test func capturedRequestsLandInStorage() async throws {
@@ -338,6 +340,44 @@ struct OldReleaseThrottler: Throttler {
         #expect(response.body == #"{"detail":"too_large"}"#)
         #expect(server.auditLines().contains { $0["endpoint"] as? String == "sentry_envelope" && $0["outcome"] as? String == "too_large" })
         try await server.stop()
+    }
+
+    /// Parsing JSON takes up to 38 times the document's bytes: an event, an envelope header line
+    /// or a minidump's `sentry` field is parsed only once 48 times its length is reserved from the
+    /// in-flight budget. One that could never fit is 413 (a retry would not help); a 100 KB
+    /// gzipped body of zeros inflates to such a document.
+    @Test func aJSONDocumentIsParsedOnlyWithinTheInflightBudget() async throws {
+        let server = try await Self.start { $0.maxInflightBytes = 4 << 20 }
+        let big = Array(("[" + String(repeating: "0,", count: 50_000) + "0]").utf8)  // 100 KB: 4.8 MB to parse
+        let gzipped = Deflater.compress(big)
+        let store = try await server.request(.POST, "/api/42/store/", headers: [Self.auth, ("Content-Encoding", "gzip")], body: gzipped)
+        #expect(store.status == 413)
+        #expect(store.body == #"{"detail":"too_large"}"#)
+        let envelope = try await server.request(.POST, "/api/42/envelope/", headers: [Self.auth], body: big + Array("\n".utf8))
+        #expect(envelope.status == 413)
+        #expect(server.auditLines().filter { $0["outcome"] as? String == "too_large" }.count == 2)
+        #expect(server.captured.all.isEmpty)
+
+        let small = try await server.request(.POST, "/api/42/store/", headers: [Self.auth], body: Array(#"{"release":"app@1"}"#.utf8))
+        #expect(small.status == 200)
+        try await server.stop()
+    }
+
+    @Test func theParseOfAJSONDocumentIsReservedFromItsRequestsLease() throws {
+        var config = CollectorConfiguration()
+        config.maxInflightBytes = 1 << 20
+        let limits = DecodeLimits(config)
+        let budget = InflightBytes(limit: 1 << 20)
+        let lease = MemoryLease(budget: budget)
+        let doc = Array(#"{"a":[1,2,3]}"#.utf8)
+        #expect(try limits.json(doc, memory: lease, invalid: "invalid_json") == .object(["a": .array([.number(1), .number(2), .number(3)])]))
+        #expect(lease.bytes == doc.count * JSONValue.parseCostPerByte)
+        // More than the whole budget: too large, nothing reserved.
+        #expect(throws: Malformed.tooLarge) { try limits.json([UInt8](repeating: 0x20, count: 30_000), memory: lease, invalid: "invalid_json") }
+        // Within it, but not now: busy.
+        #expect(budget.reserve((1 << 20) - lease.bytes - 100))
+        #expect(throws: InflightBytes.Exhausted()) { try limits.json(doc, memory: lease, invalid: "invalid_json") }
+        #expect(throws: Malformed("invalid_envelope")) { try limits.json(Array("{".utf8), memory: .unlimited, invalid: "invalid_envelope") }
     }
 
     @Test func anyWellFormedKeyWithoutKeyTable() async throws {
