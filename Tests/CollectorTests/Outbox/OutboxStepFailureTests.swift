@@ -16,12 +16,17 @@ import Telemetry
         try FileManager.default.createDirectory(atPath: path + "/in-the-way", withIntermediateDirectories: true)
     }
 
-    @Test func aBodyThatCannotBeRemovedDoesNotKeepAStoredCrashFromItsQueue() throws {
+    /// An outbox in a new folder, holding one crash the mover has taken.
+    static func oneCrashTaken() throws -> (folder: String, outbox: Outbox, crash: StoredCrash, record: OutboxRecord) {
         let folder = OutboxTests.temporaryFolder()
         let outbox = try Outbox(directory: folder, maxBytes: 1 << 24, telemetry: .silent())
         let crash = OutboxTests.crash()
         #expect(outbox.add(crash, queue: true, receivedAt: 1))
-        let record = try #require(outbox.takeDue(now: .infinity, store: true, publish: true))
+        return (folder, outbox, crash, try #require(outbox.takeDue(now: .infinity, store: true, publish: true)))
+    }
+
+    @Test func aBodyThatCannotBeRemovedDoesNotKeepAStoredCrashFromItsQueue() throws {
+        let (folder, outbox, crash, record) = try Self.oneCrashTaken()
         try Self.obstruct("\(folder)/\(crash.crashID).crash")
 
         // Storage took the crash, the queue did not: the record must now wait to be published.
@@ -53,11 +58,7 @@ import Telemetry
     }
 
     @Test func aQuarantineCutShortAfterTheBodyMovedIsAQuarantine() throws {
-        let folder = OutboxTests.temporaryFolder()
-        let outbox = try Outbox(directory: folder, maxBytes: 1 << 24, telemetry: .silent())
-        let crash = OutboxTests.crash()
-        #expect(outbox.add(crash, queue: true, receivedAt: 1))
-        let record = try #require(outbox.takeDue(now: .infinity, store: true, publish: true))
+        let (folder, outbox, crash, record) = try Self.oneCrashTaken()
         // The body's move succeeds; the state's, onto a folder, fails.
         try Self.obstruct("\(outbox.quarantineDirectory)/\(crash.crashID).state")
 
