@@ -21,9 +21,12 @@ public final class HTTPServer: Sendable {
     /// Binds and starts accepting; returns the bound port (useful with port 0).
     public func start(host: String, port: Int) async throws -> Int {
         let context = collectorContext, readTimeout = self.readTimeout
-        var decoderLimits = NIOHTTPDecoderLimitConfiguration()
-        decoderLimits.maxHeaderListSize = 2 * context.maxHeaderBytes
-        decoderLimits.maxHeaderFieldSize = 2 * context.maxHeaderBytes
+        let decoderLimits = {
+            var limits = NIOHTTPDecoderLimitConfiguration()
+            limits.maxHeaderListSize = 2 * context.maxHeaderBytes
+            limits.maxHeaderFieldSize = 2 * context.maxHeaderBytes
+            return limits
+        }()
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(ChannelOptions.backlog, value: 1024)
             .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
