@@ -310,11 +310,7 @@ public struct CollectorConfiguration: Sendable {
             ("CRASHQUEUE", crashQueue), ("RABBITMQ_URL", Self.maskingPassword(in: rabbitmqURL)),
             ("RABBITMQ_QUEUE", rabbitmqQueue), ("PUBSUB_PROJECT_ID", pubsubProjectID), ("PUBSUB_TOPIC", pubsubTopic),
             ("PUBSUB_EMULATOR_HOST", pubsubEmulatorHost), ("PUBLISH_BUDGET", String(publishBudget)),
-            ("SPOOL_DIR", spoolDir), ("SPOOL_MAX_BYTES", String(spoolMaxBytes)),
-            ("AWS_SESSION_TOKEN", mask(awsSessionToken)), ("SAVE_BUDGET", String(saveBudget)),
             ("STORAGE_TIMEOUT", String(storageTimeout)), ("STORAGE_TIMEOUT_PER_MIB", String(storageTimeoutPerMiB)),
-            ("CRASHQUEUE", crashQueue), ("RABBITMQ_URL", Self.maskingPassword(in: rabbitmqURL)),
-            ("RABBITMQ_QUEUE", rabbitmqQueue), ("PUBLISH_BUDGET", String(publishBudget)),
             ("SPOOL_DIR", spoolDir), ("SPOOL_MAX_BYTES", String(spoolMaxBytes)), ("SPOOL_MAX_ATTEMPTS", String(spoolMaxAttempts)),
             ("SPOOL_QUARANTINE_REFUSED", String(spoolQuarantineRefused)), ("SPOOL_MAX_BACKOFF", String(spoolMaxBackoff)),
             ("STATSD_HOST", statsdHost), ("STATSD_PORT", String(statsdPort)), ("STATSD_PREFIX", statsdPrefix),
@@ -335,10 +331,16 @@ public struct CollectorConfiguration: Sendable {
         table.keys.sorted().map { "\($0)=\(table[$0]!)" }.joined(separator: ",")
     }
 
-    /// `amqp://user:secret@host/vhost` → `amqp://user:********@host/vhost`.
+    /// `amqp://user:secret@host/vhost` → `amqp://user:********@host/vhost`. A URL that does not
+    /// parse, or parses without a password (`u:p#ss@host`, a password not percent-encoded, or no
+    /// scheme), may still hold one before its last `@`: all of that is masked.
     public static func maskingPassword(in url: String) -> String {
-        guard var parts = URLComponents(string: url), parts.password != nil else { return url }
-        parts.password = "********"
-        return parts.string ?? "********"
+        if var parts = URLComponents(string: url), parts.password != nil {
+            parts.password = "********"
+            return parts.string ?? "********"
+        }
+        guard let at = url.lastIndex(of: "@") else { return url }
+        let start = url.range(of: "://").map(\.upperBound).flatMap { $0 <= at ? $0 : nil } ?? url.startIndex
+        return String(url[..<start]) + "********" + String(url[at...])
     }
 }

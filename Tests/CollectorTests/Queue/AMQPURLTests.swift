@@ -21,6 +21,21 @@ import Testing
         #expect(try AMQPURL("amqp://h/a%2fb").vhost == "a/b")
     }
 
+    /// A password with a character not percent-encoded, or a URL without a scheme, does not parse
+    /// as one: whatever precedes the last `@` is masked, in the value and in the error.
+    @Test(arguments: ["amqp://u:p#ss3cret@h/", "amqp://u:p ss3cret@h", "amqp://u:100%s3cret@h", "amqps://u:a/s3cret@h",
+                      "u:s3cret@h:5672", "amqp://u:s3cret@h@h2/"])
+    func aPasswordIsMaskedEvenInAURLThatDoesNotParse(_ url: String) {
+        let masked = CollectorConfiguration.maskingPassword(in: url)
+        #expect(!masked.contains("s3cret") && masked.contains("********"), "\(masked)")
+        do {
+            let parsed = try AMQPURL(url)
+            #expect(!parsed.masked.contains("s3cret"))
+        } catch {
+            #expect(!"\(error)".contains("s3cret"), "\(error)")
+        }
+    }
+
     @Test func otherSchemesAreRefusedWithThePasswordMasked() {
         let error = #expect(throws: AMQPURL.Invalid.self) { try AMQPURL("http://u:secret@h/") }
         #expect(error.map { "\($0)".contains("********") && !"\($0)".contains("secret@") } == true)
