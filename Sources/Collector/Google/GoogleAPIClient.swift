@@ -70,6 +70,7 @@ public final class GoogleAPIClient: Sendable {
     static func makeHTTPClient(timeout: TimeAmount) -> HTTPClient {
         var pool = HTTPClient.Configuration.ConnectionPool(idleTimeout: .seconds(60))
         pool.retryConnectionEstablishment = false
+        pool.concurrentHTTP1ConnectionsPerHostSoftLimit = S3Client.connectionsPerHost  // why: there
         return HTTPClient(eventLoopGroupProvider: .singleton,
                           configuration: .init(redirectConfiguration: .disallow,
                                                timeout: .init(connect: timeout, read: timeout),

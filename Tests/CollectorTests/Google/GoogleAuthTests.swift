@@ -20,7 +20,9 @@ import Telemetry
         let issued: NIOLockedValueBox<Int>
         let refused: NIOLockedValueBox<[String]>
 
-        init(lifetime: Int = 3600, reject: Bool = false) throws {
+        /// - Parameter issuing: tokens it issues before it refuses every request (an endpoint
+        ///   that breaks down).
+        init(lifetime: Int = 3600, reject: Bool = false, issuing: Int = .max) throws {
             let issued = NIOLockedValueBox(0), refused = NIOLockedValueBox<[String]>([])
             self.issued = issued
             self.refused = refused
@@ -50,6 +52,7 @@ import Telemetry
                       claims["scope"] as? String == "https://www.googleapis.com/auth/cloud-platform",
                       exp - iat == 3600, abs(Double(iat) - Date().timeIntervalSince1970) < 60 else { return refuse("bad claims") }
                 if reject { return refuse("Invalid grant: account not found") }
+                if issued.withLockedValue({ $0 }) >= issuing { return refuse("token endpoint down") }
                 let n = issued.withLockedValue { $0 += 1; return $0 }
                 return (200, #"{"access_token":"token-\#(n)","expires_in":\#(lifetime),"token_type":"Bearer"}"#)
             }
@@ -118,9 +121,34 @@ import Telemetry
         #expect(storage.check() == .ok)
         #expect(storage.check() == .ok)
         try await Task.sleep(nanoseconds: 3_300_000_000)
+        // Due for refresh, still valid: used while the next one is fetched in the background.
         #expect(storage.check() == .ok)
-        #expect(proxy.authorizations == ["Bearer token-1", "Bearer token-1", "Bearer token-2"])
-        #expect(credentials.fetchCount == 2)
+        #expect(await Self.waitUntil { credentials.fetchCount == 2 })
+        #expect(storage.check() == .ok)
+        #expect(proxy.authorizations == ["Bearer token-1", "Bearer token-1", "Bearer token-1", "Bearer token-2"])
+    }
+
+    /// The token endpoint breaks down when the token is due for refresh: nothing fails while the
+    /// token is valid, since callers never wait on the refresh.
+    @Test func aTokenEndpointFailingAtRefreshTimeFailsNothingWhileTheTokenIsValid() async throws {
+        let env = try GoogleTestEnvironment.load()
+        let endpoint = try TokenEndpoint(lifetime: 4, issuing: 1)
+        defer { endpoint.server.stop() }
+        let proxy = try TCPProxy(upstreamHost: "127.0.0.1", upstreamPort: env.storagePort)
+        defer { try? proxy.stop() }
+        let credentials = try ApplicationDefaultCredentials.tokenCache(keyFile: try Self.keyFile(tokenURI: endpoint.tokenURI), metadataHost: "")
+        let storage = try Self.gcs(env, proxy: proxy, credentials: credentials, bucket: try env.makeBucket())
+        #expect(storage.check() == .ok)
+        try await Task.sleep(nanoseconds: 3_300_000_000)
+        #expect(storage.check() == .ok)
+        #expect(await Self.waitUntil { !endpoint.refused.withLockedValue { $0 }.isEmpty })
+        #expect(storage.check() == .ok)
+        #expect(proxy.authorizations == ["Bearer token-1", "Bearer token-1", "Bearer token-1"])
+    }
+
+    static func waitUntil(_ condition: () -> Bool) async -> Bool {
+        for _ in 0..<100 where !condition() { try? await Task.sleep(nanoseconds: 50_000_000) }
+        return condition()
     }
 
     /// No key file: the metadata server's token (asked with `Metadata-Flavor: Google` at

@@ -61,12 +61,19 @@ public final class S3Client: Sendable {
         // request at once; CrashSaver and the spool drainer have their own retry policy.
         var pool = HTTPClient.Configuration.ConnectionPool(idleTimeout: .seconds(60))
         pool.retryConnectionEstablishment = false
+        pool.concurrentHTTP1ConnectionsPerHostSoftLimit = Self.connectionsPerHost
         http = HTTPClient(eventLoopGroupProvider: .singleton,
                           configuration: .init(redirectConfiguration: .disallow,
                                                timeout: .init(connect: self.requestTimeout, read: self.requestTimeout),
                                                connectionPool: pool,
                                                decompression: .disabled))
     }
+
+    /// Connections to one host at once. AsyncHTTPClient's default, 8, is a hard cap for these
+    /// requests, and a request's deadline counts its wait for a connection: eight large uploads
+    /// made every other save, the outbox's and the heartbeat's, time out in the queue. The threads
+    /// that send (the worker pool, the outbox mover, the heartbeat) bound the connections instead.
+    static let connectionsPerHost = 1_024
 
     /// The pooled client must be shut down before it goes away; nothing waits for it.
     deinit {
