@@ -4,7 +4,8 @@ import NIOHTTP1
 import NIOPosix
 
 /// A small HTTP server on loopback answering each request with `handler`, for the services that
-/// cannot run here: Google's token endpoint and the metadata server.
+/// cannot run here: Google's token endpoint and the metadata server, and a storage server that
+/// answers some requests late (`delay`).
 final class StubHTTPServer: Sendable {
     struct Request: Sendable {
         let method: String
@@ -19,14 +20,14 @@ final class StubHTTPServer: Sendable {
     private let channel: Channel
     private let received = NIOLockedValueBox<[Request]>([])
 
-    init(_ handler: @escaping Handler) throws {
+    init(delay: @escaping @Sendable (Request) -> TimeAmount = { _ in .zero }, _ handler: @escaping Handler) throws {
         let received = self.received
         channel = try ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { child in
                 child.eventLoop.makeCompletedFuture {
                     try child.pipeline.syncOperations.configureHTTPServerPipeline()
-                    try child.pipeline.syncOperations.addHandler(Responder(handler: handler, received: received))
+                    try child.pipeline.syncOperations.addHandler(Responder(handler: handler, delay: delay, received: received))
                 }
             }
             .bind(host: "127.0.0.1", port: 0).wait()
@@ -43,12 +44,14 @@ final class StubHTTPServer: Sendable {
         typealias InboundIn = HTTPServerRequestPart
         typealias OutboundOut = HTTPServerResponsePart
         let handler: Handler
+        let delay: @Sendable (Request) -> TimeAmount
         let received: NIOLockedValueBox<[Request]>
         var head: HTTPRequestHead?
         var body = ByteBuffer()
 
-        init(handler: @escaping Handler, received: NIOLockedValueBox<[Request]>) {
+        init(handler: @escaping Handler, delay: @escaping @Sendable (Request) -> TimeAmount, received: NIOLockedValueBox<[Request]>) {
             self.handler = handler
+            self.delay = delay
             self.received = received
         }
 
@@ -64,9 +67,13 @@ final class StubHTTPServer: Sendable {
                 // `Connection: close`: the client closes once it has the answer.
                 let headers = HTTPHeaders([("Content-Type", "application/json"), ("Content-Length", String(text.utf8.count)),
                                            ("Connection", "close")])
-                context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .init(statusCode: status), headers: headers))), promise: nil)
-                context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: text)))), promise: nil)
-                context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+                let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
+                context.eventLoop.scheduleTask(in: delay(request)) { [self] in
+                    let context = bound.value
+                    context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .init(statusCode: status), headers: headers))), promise: nil)
+                    context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: text)))), promise: nil)
+                    context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+                }
             }
         }
     }
