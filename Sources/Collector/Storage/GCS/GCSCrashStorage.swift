@@ -86,14 +86,20 @@ public final class GCSCrashStorage: CrashStorage {
         let prefix = StorageKeys.rawCrashFolder(date: date)
         var names: [String] = []
         var pageToken: String?
+        var tokens: Set<String> = []
         repeat {
             var path = "/storage/v1/b/\(GoogleAPIClient.encode(bucket))/o?prefix=\(GoogleAPIClient.encode(prefix))"
                 + "&fields=items(name),nextPageToken"
             if let pageToken { path += "&pageToken=\(GoogleAPIClient.encode(pageToken))" }
             let body = try client.call("list gs://\(bucket)/\(prefix)", .GET, path).wait()
-            let page = try? JSONSerialization.jsonObject(with: Data(body.readableBytesView)) as? [String: Any]
-            names += ((page?["items"] as? [[String: Any]]) ?? []).compactMap { $0["name"] as? String }
-            pageToken = page?["nextPageToken"] as? String
+            guard let page = try? JSONSerialization.jsonObject(with: Data(body.readableBytesView)) as? [String: Any] else {
+                throw ListingFailure(description: "GCS listing of gs://\(bucket)/\(prefix) answered a page that is not a JSON object")
+            }
+            names += ((page["items"] as? [[String: Any]]) ?? []).compactMap { $0["name"] as? String }
+            pageToken = page["nextPageToken"] as? String
+            if let pageToken, !tokens.insert(pageToken).inserted {
+                throw ListingFailure(description: "GCS listing of gs://\(bucket)/\(prefix) gave the same page token twice")
+            }
         } while pageToken != nil
         return names.filter { $0.hasPrefix(prefix) }.map { String($0.dropFirst(prefix.count)) }.filter(CrashID.isValid)
     }

@@ -128,6 +128,7 @@ public final class S3Client: Sendable {
     public func listKeys(prefix: String, pageSize: Int? = nil) throws -> [String] {
         var keys: [String] = []
         var token: String?
+        var tokens: Set<String> = []
         repeat {
             var query = [("list-type", "2"), ("prefix", prefix)]
             if let pageSize { query.append(("max-keys", String(pageSize))) }
@@ -137,6 +138,9 @@ public final class S3Client: Sendable {
             let xml = String(buffer: response.body)
             keys += S3XML.values(of: "Key", in: xml)
             token = S3XML.value(of: "IsTruncated", in: xml) == "true" ? S3XML.value(of: "NextContinuationToken", in: xml) : nil
+            if let token, !tokens.insert(token).inserted {
+                throw ListingFailure(description: "S3 listing of \(prefix) gave the same continuation token twice")
+            }
         } while token != nil
         return keys
     }
