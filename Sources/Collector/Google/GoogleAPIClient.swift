@@ -38,7 +38,7 @@ public final class GoogleAPIClient: Sendable {
         self.credentials = credentials
         self.requestTimeout = .nanoseconds(Int64(requestTimeout * 1e9))
         self.timeoutPerMiB = timeoutPerMiB
-        http = Self.makeHTTPClient(timeout: self.requestTimeout)
+        http = BackendHTTPClient.make(timeout: self.requestTimeout)
     }
 
     /// A client as configured: plain HTTP without credentials to an emulator (`host:port`, or a
@@ -63,19 +63,6 @@ public final class GoogleAPIClient: Sendable {
         http.shutdown { _ in }
     }
 
-    /// The client settings every Google request uses, token requests included. No
-    /// connection-level retries, for the reason `S3Client` gives: after failed connects
-    /// AsyncHTTPClient backs off up to a minute, which would keep the collector cut off long after
-    /// an outage ends. The outbox and the publisher have their own retry policy.
-    static func makeHTTPClient(timeout: TimeAmount) -> HTTPClient {
-        var pool = HTTPClient.Configuration.ConnectionPool(idleTimeout: .seconds(60))
-        pool.retryConnectionEstablishment = false
-        pool.concurrentHTTP1ConnectionsPerHostSoftLimit = S3Client.connectionsPerHost  // why: there
-        return HTTPClient(eventLoopGroupProvider: .singleton,
-                          configuration: .init(redirectConfiguration: .disallow,
-                                               timeout: .init(connect: timeout, read: timeout),
-                                               connectionPool: pool, decompression: .disabled))
-    }
 
     /// Sends one request and returns the response whatever its status; fails only on transport
     /// errors, timeouts and credentials that cannot be had. Blocks while a token is fetched, so it

@@ -15,7 +15,7 @@ public final class MetadataTokenSource: AccessTokenSource {
     public init(host: String?, timeout: Double = 5) {
         self.host = (host?.isEmpty ?? true) ? Self.defaultHost : host!
         self.timeout = .nanoseconds(Int64(timeout * 1e9))
-        http = GoogleAPIClient.makeHTTPClient(timeout: self.timeout)
+        http = BackendHTTPClient.make(timeout: self.timeout)
     }
 
     /// The pooled client must be shut down before it goes away; nothing waits for it.

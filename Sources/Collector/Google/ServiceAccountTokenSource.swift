@@ -21,7 +21,7 @@ public final class ServiceAccountTokenSource: AccessTokenSource {
             throw ServiceAccountKey.Invalid(description: "\"private_key\" is not a PEM RSA private key")
         }
         self.timeout = .nanoseconds(Int64(timeout * 1e9))
-        http = GoogleAPIClient.makeHTTPClient(timeout: self.timeout)
+        http = BackendHTTPClient.make(timeout: self.timeout)
     }
 
     /// The pooled client must be shut down before it goes away; nothing waits for it.

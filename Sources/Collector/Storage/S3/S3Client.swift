@@ -55,25 +55,8 @@ public final class S3Client: Sendable {
         }
         endpointDescription = "\(scheme)://\(host)"
         self.requestTimeout = .nanoseconds(Int64(requestTimeout * 1e9))
-        // No connection-level retries: after failed connects AsyncHTTPClient backs off up to a
-        // minute before trying again, so after an S3 outage of ~20 s the collector stayed cut off
-        // for up to a minute more (found by the fault suite). A failed connect now fails the
-        // request at once; CrashSaver and the spool drainer have their own retry policy.
-        var pool = HTTPClient.Configuration.ConnectionPool(idleTimeout: .seconds(60))
-        pool.retryConnectionEstablishment = false
-        pool.concurrentHTTP1ConnectionsPerHostSoftLimit = Self.connectionsPerHost
-        http = HTTPClient(eventLoopGroupProvider: .singleton,
-                          configuration: .init(redirectConfiguration: .disallow,
-                                               timeout: .init(connect: self.requestTimeout, read: self.requestTimeout),
-                                               connectionPool: pool,
-                                               decompression: .disabled))
+        http = BackendHTTPClient.make(timeout: self.requestTimeout)
     }
-
-    /// Connections to one host at once. AsyncHTTPClient's default, 8, is a hard cap for these
-    /// requests, and a request's deadline counts its wait for a connection: eight large uploads
-    /// made every other save, the outbox's and the heartbeat's, time out in the queue. The threads
-    /// that send (the worker pool, the outbox mover, the heartbeat) bound the connections instead.
-    static let connectionsPerHost = 1_024
 
     /// The pooled client must be shut down before it goes away; nothing waits for it.
     deinit {
