@@ -14,8 +14,9 @@ import Glibc
 /// those. An event loop must not wait for stdout (every connection on it would wait too): its
 /// lines (`writeWithoutWaiting`) may fill a second `capacity` beyond the first, and past that
 /// they are dropped and counted (`droppedLines`), so memory stays bounded even when stdout is
-/// stuck and clients keep sending refused requests. Lines leave in the order they were queued. The writer thread lives as long as the process (the
-/// server makes one sink at start); `flush()` writes what is queued now (shutdown).
+/// stuck and clients keep sending refused requests. Lines leave in the order they were queued.
+/// The writer thread lives as long as the process (the server makes one sink at start); `flush()`
+/// writes what is queued now (shutdown).
 public final class BufferedLogSink: LogSink {
     private struct Queue {
         var bytes: [UInt8] = []

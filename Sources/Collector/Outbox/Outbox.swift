@@ -332,8 +332,7 @@ public final class Outbox: Sendable {
                 if bodies.contains(id), tidies { try? DurableFile.remove(path(id, ".crash")) }
                 record.bytes = fileSize(path(id, ".state"))
                 found.append(record)
-            } else if bodies.contains(id),
-                      var record = OutboxCrashFile.record(atPath: path(id, ".crash")) ?? OutboxCrashFile.unreadable(atPath: path(id, ".crash")) {
+            } else if bodies.contains(id), var record = OutboxCrashFile.record(atPath: path(id, ".crash")) {
                 if let state = states[id] {
                     record.attempts = state.attempts
                     record.strikes = state.strikes
@@ -434,8 +433,7 @@ public final class Outbox: Sendable {
         }
         var out: [OutboxRecord] = []
         for name in names where name.hasSuffix(".crash") {
-            let file = folder + "/" + name
-            guard var record = OutboxCrashFile.record(atPath: file) ?? OutboxCrashFile.unreadable(atPath: file) else { continue }
+            guard var record = OutboxCrashFile.record(atPath: folder + "/" + name) else { continue }
             if let state = states[record.crashID] {
                 if state.state == .publish { continue }  // stored already: listed below
                 states[record.crashID] = nil

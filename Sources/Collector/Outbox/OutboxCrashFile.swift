@@ -44,8 +44,14 @@ enum OutboxCrashFile {
                 OutboxRecord(crashID: id, state: .store, queue: queue, receivedAt: received))
     }
 
-    /// Only the header's record, without reading the parts (for `spool list` and start-up).
+    /// Only the header's record, without reading the parts (for `spool list` and start-up); for a
+    /// body whose header cannot be read, the record `unreadable` makes. Nil only when the file is
+    /// gone or not named for a crash.
     static func record(atPath path: String) -> OutboxRecord? {
+        header(atPath: path) ?? unreadable(atPath: path)
+    }
+
+    private static func header(atPath path: String) -> OutboxRecord? {
         guard let handle = FileHandle(forReadingAtPath: path) else { return nil }
         defer { try? handle.close() }
         // Read up to the header's end: about 60 bytes per dump, so `MAX_PARTS` sets its length.
@@ -69,7 +75,7 @@ enum OutboxCrashFile {
     /// The record of a body whose header cannot be read (damaged, or cut short), made from its
     /// file: its name (a valid crash ID) and its time. It goes in line like any other, so it is
     /// counted, listed and, since it can never be stored, quarantined, never silently left.
-    static func unreadable(atPath path: String) -> OutboxRecord? {
+    private static func unreadable(atPath path: String) -> OutboxRecord? {
         let id = String((path as NSString).lastPathComponent.prefix { $0 != "." })
         var st = stat()
         guard CrashID.isValid(id), stat(path, &st) == 0 else { return nil }
