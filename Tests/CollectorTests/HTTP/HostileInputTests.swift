@@ -214,12 +214,15 @@ import Testing
     /// line never arrived, so nothing says it was a crash.
     @Test func absurdHeadersAreRefused() async throws {
         let server = try await TestServer.start { $0.maxHeaderBytes = 8192 }
+        var auditLines = 0
         for (size, audited) in [(12_000, true), (20_000, false)] {
             let connection = try RawConnection(port: server.port)
             connection.send(RawConnection.head(contentType: "multipart/form-data; boundary=x", contentLength: 0,
                                                extra: "X-Big: " + String(repeating: "a", count: size) + "\r\n"))
             let answer = connection.readAll(timeout: 2)
             #expect(answer.hasPrefix("HTTP/1.1 431"), "\(size): \(answer.prefix(40))")
+            if audited { auditLines += 1 }
+            #expect(server.auditLines().filter { $0["reason"] as? String == "header_too_large" }.count == auditLines, "\(size)")
         }
         #expect(await server.statsd.waitForLine(containing: "malformed:2|c|#reason:header_too_large") != nil)
         #expect(server.auditLines().filter { $0["reason"] as? String == "header_too_large" }.count == 1)
