@@ -39,10 +39,14 @@ public final class Collector: Sendable {
         let checks = Self.healthChecks(pipeline)
         router = Self.routes(config: config, pipeline: pipeline, checks: checks, telemetry: telemetry)
         let inflight = InflightBytes(limit: config.maxInflightBytes)
-        var gauges: (@Sendable () -> Void)?
-        if let outbox { gauges = { outbox.reportGauges() } }
-        sampler = Sampler(checks: checks, telemetry: telemetry, inflight: inflight, gauges: gauges)
-        pool = WorkerPool(workers: config.workers, queueCapacity: config.workerQueue, telemetry: telemetry)
+        let pool = WorkerPool(workers: config.workers, queueCapacity: config.workerQueue, telemetry: telemetry)
+        self.pool = pool
+        // The pool's depth too: its per-request updates race each other, and the last one written
+        // may be stale until the next request.
+        sampler = Sampler(checks: checks, telemetry: telemetry, inflight: inflight, gauges: {
+            pool.reportDepth()
+            outbox?.reportGauges()
+        })
         group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, min(System.coreCount, 4)))
         server = HTTPServer(group: group, context: .init(
             router: router, pool: pool, inflight: inflight, telemetry: telemetry,

@@ -38,7 +38,7 @@ public enum MetricCatalog {
     /// `malformed` reasons: the decoders' refusals and the HTTP front's.
     public static let malformedReasons = [
         "annotation_too_large", "bad_brotli", "bad_deflate", "bad_dump_compression", "bad_gzip", "bad_zstd",
-        "duplicate_item", "header_too_large", "invalid_annotation_name", "invalid_annotation_value", "invalid_auth",
+        "duplicate_item", "header_too_large", "invalid_annotation_name", "invalid_auth",
         "invalid_dump_name", "invalid_envelope", "invalid_http", "invalid_json", "invalid_json_value", "invalid_minidump",
         "invalid_payload_structure", "invalid_project", "invalid_uuid", "item_too_long", "missing_auth",
         "missing_minidump", "no_annotations", "no_boundary", "no_content_length", "no_content_type", "read_timeout",

@@ -46,8 +46,12 @@ public struct BreakpadDecoder: Sendable {
             let parts = try MultipartForm.parse(body, boundary: boundary, maxParts: limits.maxParts)
             // Most parts are annotations: one allocation instead of regrowing and rehashing.
             report.annotations.reserveCapacity(min(parts.count, limits.maxAnnotations))
+            var encodings = AnnotationEncodings()
             for part in parts {
-                try add(part, to: &report, memory: request.memory)
+                try add(part, to: &report, memory: request.memory, encodings: &encodings)
+            }
+            if encodings.json && encodings.form {
+                report.collectorNotes.append("includes annotations in both json-encoded extra and formdata parts")
             }
         }
         guard !report.annotations.isEmpty || !requiresAnnotations else { throw Malformed("no_annotations") }
@@ -55,27 +59,50 @@ public struct BreakpadDecoder: Sendable {
         return report
     }
 
-    private func add(_ part: FormPart, to report: inout CrashReport, memory: MemoryLease) throws {
+    /// Which kinds of annotation parts a form had: Antenna notes a crash that has both.
+    private struct AnnotationEncodings {
+        var json = false
+        var form = false
+    }
+
+    /// One part, as Antenna's `extract_payload` reads it: a part without a name is skipped, a JSON
+    /// part replaces the annotations read so far, a text part that is not UTF-8 is left out with
+    /// a note (the crash is kept: a client answered 400 never sends it again).
+    private func add(_ part: FormPart, to report: inout CrashReport, memory: MemoryLease,
+                     encodings: inout AnnotationEncodings) throws {
+        guard !part.name.isEmpty else { return }
         let type = part.contentType?.lowercased() ?? ""
         if type.hasPrefix("application/json") {
             let value = try limits.json(part.body.readableBytesView, memory: memory, invalid: "invalid_json")
             guard case .object(let fields) = value else { throw Malformed("invalid_json_value") }
+            report.annotations.removeAll(keepingCapacity: true)
             for (name, value) in fields { try addAnnotation(name, value, to: &report) }
             report.payloadKind = "json"
+            encodings.json = true
         } else if part.filename != nil || !(type.isEmpty || type.hasPrefix("text/")) {
             // The sanitized name, also in collector notes: the client's is up to a part header long.
             let name = try DumpNames.sanitized(part.name)
+            if type != "application/octet-stream" {
+                report.collectorNotes.append("unknown content type: \(name) \(Self.noted(type.isEmpty ? "text/plain" : type))")
+            }
             var bytes = part.body
             if DumpNames.isMinidump(part.name) {
                 bytes = try limits.unwrappedMinidump(bytes, name: name, memory: memory, notes: &report.collectorNotes)
             }
             try DumpNames.add(bytes, named: name, to: &report)
         } else {
+            encodings.form = true
             guard let text = part.body.withUnsafeReadableBytes(UTF8Text.string) else {
-                throw Malformed("invalid_annotation_value")
+                report.collectorNotes.append("extract payload text part exception: invalid text or charset: utf-8")
+                return
             }
             try addAnnotation(part.name, .string(text), to: &report)
         }
+    }
+
+    /// A client's content type as a note shows it: at most 100 bytes, printable ASCII.
+    static func noted(_ type: String) -> String {
+        String(decoding: type.utf8.prefix(100).map { (0x20..<0x7F).contains($0) ? $0 : UInt8(ascii: "?") }, as: UTF8.self)
     }
 
     /// Every annotation, from a text part, a urlencoded field or a JSON part's member, comes

@@ -32,7 +32,7 @@ public struct BreakpadResource: Sendable {
         var report = try decoder.decode(request)
         guard let uuid = report.annotations.removeValue(forKey: "uuid") else { return CrashIntake.Decoded(report) }
         guard Self.authorized(request.header("Authorization"), token: submitterToken) else { throw Malformed.unauthorizedUUID }
-        guard case .string(let id) = uuid, CrashID.isValid(id) else { throw Malformed("invalid_uuid") }
+        guard case .string(let id) = uuid, CrashID.isValidFromClient(id) else { throw Malformed("invalid_uuid") }
         return CrashIntake.Decoded(report, clientCrashID: id)
     }
 

@@ -28,8 +28,10 @@ enum AntennaNames {
     ]
     static let throttlerRules = [
         "antenna.throttler.MOZILLA_RULES": ["THROTTLER": "rules", "THROTTLE_RULES": "config/throttle/mozilla.yaml"],
-        "antenna.throttler.ACCEPT_ALL": ["THROTTLER": "null"],
+        "antenna.throttler.ACCEPT_ALL": ["THROTTLER": "rules", "THROTTLE_RULES": "config/throttle/accept-all.yaml"],
     ]
+    /// Antenna's own default for `BREAKPAD_THROTTLER_RULES`.
+    static let defaultThrottlerRules = "antenna.throttler.MOZILLA_RULES"
 
     static let mappings: [Mapping] = [
         Mapping(antenna: "CRASHMOVER_CRASHSTORAGE_CLASS", translate: classes("CRASHSTORAGE", storageClasses),
@@ -48,11 +50,19 @@ enum AntennaNames {
 
     /// The environment with Antenna's variables turned into Breakwater's where Breakwater's are
     /// unset (Breakwater's name wins), and for each variable set that way, the Antenna name.
+    /// An environment written for Antenna (one of its `CRASHMOVER_*` or `BREAKPAD_*` variables set)
+    /// gets Antenna's default throttle rules, Mozilla's, when it names none: with Breakwater's own
+    /// default, the null throttler, it would silently start keeping every crash.
     static func apply(to environment: [String: String]) throws -> (environment: [String: String], sources: [String: String]) {
         var env = environment
         var sources: [String: String] = [:]
+        var antennaEnvironment = environment
+        if antennaEnvironment["BREAKPAD_THROTTLER_RULES"] == nil,
+           mappings.contains(where: { ($0.antenna.hasPrefix("CRASHMOVER_") || $0.antenna.hasPrefix("BREAKPAD_")) && environment[$0.antenna] != nil }) {
+            antennaEnvironment["BREAKPAD_THROTTLER_RULES"] = defaultThrottlerRules
+        }
         for mapping in mappings {
-            guard let value = environment[mapping.antenna] else { continue }
+            guard let value = antennaEnvironment[mapping.antenna] else { continue }
             guard let translated = mapping.translate(value) else {
                 throw CollectorConfiguration.ConfigurationError.invalid(name: mapping.antenna, value: value, expected: mapping.expected)
             }
@@ -60,7 +70,7 @@ enum AntennaNames {
             guard translated.keys.allSatisfy({ environment[$0] == nil }) else { continue }
             for (name, v) in translated {
                 env[name] = v
-                sources[name] = mapping.antenna
+                sources[name] = environment[mapping.antenna] == nil ? mapping.antenna + "'s default" : mapping.antenna
             }
         }
         return (env, sources)

@@ -99,7 +99,7 @@ public enum MultipartForm {
         }
     }
 
-    /// A part from its header block (lines ending in CRLF); nil without a named Content-Disposition,
+    /// A part from its header block (lines ending in CRLF); nil without a Content-Disposition,
     /// or with a line that is not `Name: value` (a stray delimiter). Only the parameters a part
     /// needs become Strings: this runs for every part of every crash.
     private static func makePart(headers: UnsafeRawBufferPointer, content: ByteBuffer) -> FormPart? {
@@ -130,8 +130,10 @@ public enum MultipartForm {
             }
             lineStart = lineEnd + 2
         }
-        guard disposition, let name else { return nil }
-        return FormPart(name: name, filename: filename, contentType: type, body: content)
+        // A Content-Disposition without a name gives a part named "", which the decoders skip, as
+        // Antenna does; a part without any Content-Disposition is a broken body.
+        guard disposition else { return nil }
+        return FormPart(name: name ?? "", filename: filename, contentType: type, body: content)
     }
 
     private static let contentDisposition = Array("content-disposition".utf8)

@@ -25,8 +25,11 @@ final class RequestCollector: ChannelInboundHandler, RemovableChannelHandler {
     private enum State {
         case idle
         case receiving(head: HTTPRequestHead, body: ByteBuffer, reserved: Int)
-        /// A response is on its way (worker running, or a refusal written); further input is ignored.
+        /// A response is on its way (a worker is running); further input is ignored.
         case responding
+        /// The last response is written and the connection closes: a refusal, or `Connection:
+        /// close`. A client still sending makes the decoder fail; that is not a new error.
+        case closing
     }
 
     private let context: Context
@@ -68,7 +71,7 @@ final class RequestCollector: ChannelInboundHandler, RemovableChannelHandler {
         switch state {
         case .idle: ctx.close(promise: nil)
         case .receiving(let head, _, _): refuse(.text(408, "Request Timeout"), head: head, ctx, reason: "request_timeout")
-        case .responding: break
+        case .responding, .closing: break
         }
     }
 
@@ -215,14 +218,17 @@ final class RequestCollector: ChannelInboundHandler, RemovableChannelHandler {
         context.telemetry.count(MetricCatalog.response, ("status", String(response.status)))
         ctx.write(wrapOutboundOut(.head(HTTPResponseHead(version: version, status: .init(statusCode: response.status), headers: headers))), promise: nil)
         ctx.write(wrapOutboundOut(.body(.byteBuffer(response.body))), promise: nil)
-        let done = ctx.writeAndFlush(wrapOutboundOut(.end(nil)))
+        // Ready for the next request before the end is written: NIO's pipelining handler hands
+        // over a request that arrived meanwhile from inside that write.
         finishCounting()
         if keepAlive {
             state = .idle
             startPhase(ctx)
+            ctx.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
         } else {
+            state = .closing
             let channel = ctx.channel
-            done.whenComplete { _ in channel.close(promise: nil) }
+            ctx.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in channel.close(promise: nil) }
         }
     }
 
@@ -231,7 +237,7 @@ final class RequestCollector: ChannelInboundHandler, RemovableChannelHandler {
         switch state {
         case .idle: ctx.close(promise: nil)
         case .receiving(let head, _, _): refuse(.text(408, "Request Timeout"), head: head, ctx, reason: "read_timeout")
-        case .responding: break  // a worker is on it; the pipeline has its own budgets
+        case .responding, .closing: break  // a worker is on it (the pipeline has its own budgets), or closing
         }
     }
 
@@ -247,7 +253,7 @@ final class RequestCollector: ChannelInboundHandler, RemovableChannelHandler {
         // A worker may still be on this request; its answer has nowhere to go, so stop waiting for it.
         finishCounting()
         if case .receiving(_, _, let reserved) = state { context.inflight.release(reserved) }
-        state = .responding
+        state = .closing
         ctx.fireChannelInactive()
     }
 
@@ -274,6 +280,10 @@ final class RequestCollector: ChannelInboundHandler, RemovableChannelHandler {
             // error until that answer ends, and hands it on from inside its last write): the
             // answer is flushed before the connection closes.
             context.telemetry.count(MetricCatalog.malformed, ("reason", reason))
+            ctx.flush()
+            ctx.close(promise: nil)
+        case .closing:
+            // The rest of a refused request (its body, cut off): already answered and counted.
             ctx.flush()
             ctx.close(promise: nil)
         }

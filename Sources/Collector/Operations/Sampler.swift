@@ -4,7 +4,8 @@ import Telemetry
 
 /// Samples what no request reports, on its own queue so backend checks never hold a worker or an
 /// event loop: each heartbeat check as the `heartbeat` gauge (alerts need it even when nobody
-/// probes `/__heartbeat__`), the outbox's gauges (so a stuck record ages visibly), the bytes held
+/// probes `/__heartbeat__`), the outbox's and the worker queue's gauges (so a stuck record ages
+/// visibly, and an idle pool shows an empty queue), the bytes held
 /// against `MAX_INFLIGHT_BYTES` (wire and inflated) as `inflight.bytes`, and the statsd datagrams
 /// dropped since the last sample.
 public final class Sampler: Sendable {

@@ -8,6 +8,12 @@ public enum CrashID {
         String(RandomUUID.make().dropLast(7)) + String(result.digit) + yymmdd(date)
     }
 
+    /// Whether a client's crash ID may be used: its shape, and a throttle digit the processors
+    /// read (`0` accept or `1` defer, the seventh character from the end), as Antenna checks it.
+    public static func isValidFromClient(_ id: String) -> Bool {
+        isValid(id) && (id.utf8.dropLast(6).last == UInt8(ascii: "0") || id.utf8.dropLast(6).last == UInt8(ascii: "1"))
+    }
+
     /// Whether `id` has the shape of a crash ID.
     public static func isValid(_ id: String) -> Bool {
         let bytes = Array(id.utf8)

@@ -149,6 +149,11 @@ public final class WorkerPool: Sendable {
         if let woken { pool.wake(woken) }
     }
 
+    /// Sets the `worker_queue.depth` gauge to the requests queued now.
+    public func reportDepth() {
+        telemetry.gauge(MetricCatalog.workerQueueDepth, Double(state.withLock { $0.waiting.count }))
+    }
+
     /// Requests queued or running.
     public var inFlight: Int {
         state.withLock { $0.waiting.count + $0.running }

@@ -4,7 +4,8 @@ import NIOCore
 /// `POST <prefix>/<project>/minidump/`: Crashpad or Breakpad pointed at a Sentry-style URL
 /// (`…/minidump/?sentry_key=<key>`). Either a multipart upload (`upload_file_minidump`, other
 /// parts as annotations, `sentry[…]` fields or a `sentry` JSON field as the event) or the bare
-/// dump as the body. The dump must start with `MDMP`; the answer is the event id as plain text.
+/// dump as the body. The dump must start with `MDMP`; the answer is the event id as plain text, hyphenated as
+/// Relay writes it.
 public struct SentryMinidumpResource: Sendable {
     let sentry: SentryEndpoint
     let form: BreakpadDecoder
@@ -15,7 +16,7 @@ public struct SentryMinidumpResource: Sendable {
     }
 
     public func handle(_ request: CollectorRequest) -> CollectorResponse {
-        sentry.run(endpoint: "sentry_minidump", request, busy: SentryEndpoint.unavailable, answer: { .text(200, $0) }) { request in
+        sentry.run(endpoint: "sentry_minidump", request, busy: SentryEndpoint.unavailable, answer: { .text(200, Self.hyphenated($0)) }) { request in
             let auth = try sentry.authorize(request)
             var upload: CrashReport
             if HeaderParameters(request.header("Content-Type") ?? "").value.lowercased().hasPrefix("multipart/") {
@@ -37,6 +38,15 @@ public struct SentryMinidumpResource: Sendable {
             crash.report.collectorNotes = upload.collectorNotes
             return crash
         }
+    }
+
+    /// The event id as Relay answers a minidump upload: a hyphenated UUID, which Crashpad keeps
+    /// as the report's server id (store and envelope answers keep the 32 hex digits).
+    static func hyphenated(_ id: String) -> String {
+        let hex = Array(id.utf8)
+        guard hex.count == 32 else { return id }
+        return [hex[0..<8], hex[8..<12], hex[12..<16], hex[16..<20], hex[20...]].map { String(decoding: $0, as: UTF8.self) }
+            .joined(separator: "-")
     }
 
     /// The event Sentry reads from form fields: a `sentry` field holding JSON, then every

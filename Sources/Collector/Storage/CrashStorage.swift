@@ -16,8 +16,8 @@ public struct StoredCrash: Sendable {
     /// Dump names as stored in `dump_names` (the main dump keeps its field name there).
     public var dumpNames: [String] { dumps.map(\.name) }
 
-    /// The `dump_names` object: a JSON list of the dump names.
-    var dumpNamesJSON: String { JSONValue.array(dumpNames.map(JSONValue.string)).serialized() }
+    /// The `dump_names` object: a JSON list of the dump names, sorted as Antenna writes it.
+    var dumpNamesJSON: String { JSONValue.array(dumpNames.sorted().map(JSONValue.string)).serialized() }
 
     /// Bytes a storage writes for this crash, all objects together.
     public var storedBytes: Int {

@@ -8,7 +8,8 @@ public struct NullThrottler: Throttler {
     public init(logger: Logger = Logger(label: "breakwater.throttler")) { self.logger = logger }
 
     public func throttle(_ crash: CrashReport) -> ThrottleDecision {
-        logger.info("null throttler: accept", metadata: ["product": "\(crash.field("ProductName") ?? "")"])
+        // A client's product name, cut short: the line is written for every crash.
+        logger.info("null throttler: accept", metadata: ["product": "\(crash.field("ProductName")?.prefix(64) ?? "")"])
         return ThrottleDecision(.accept, rule: "ACCEPT_ALL")
     }
 }

@@ -33,9 +33,26 @@ import Testing
             "CRASHMOVER_CRASHPUBLISH_CLASS": "antenna.ext.crashpublish_base.NoOpCrashPublish",
             "BREAKPAD_THROTTLER_RULES": "antenna.throttler.ACCEPT_ALL",
         ])
-        #expect(fs.crashStorage == "fs" && fs.fsRoot == "/data/crashes" && fs.crashQueue == "null" && fs.throttler == "null")
+        #expect(fs.crashStorage == "fs" && fs.fsRoot == "/data/crashes" && fs.crashQueue == "null")
+        // ACCEPT_ALL keeps Antenna's rule name, `accept_everything`, in raw crashes and metrics.
+        #expect(fs.throttler == "rules" && fs.throttleRules == "config/throttle/accept-all.yaml")
+        let rules = try RuleThrottler(contentsOfFile: Tools.path(fs.throttleRules))
+        #expect(rules.throttle(CrashReport(annotations: ["ProductName": .string("Anything")], payloadKind: "multipart")).rule == "accept_everything")
         let noop = try await CollectorConfiguration.load(environment: ["CRASHMOVER_CRASHSTORAGE_CLASS": "antenna.ext.crashstorage_base.NoOpCrashStorage"])
         #expect(noop.crashStorage == "null")
+    }
+
+    /// An Antenna environment that names no rules gets Antenna's default, Mozilla's, not the null
+    /// throttler; an environment without Antenna's names keeps Breakwater's default.
+    @Test func antennaEnvironmentsDefaultToMozillasRules() async throws {
+        let env = ["CRASHMOVER_CRASHSTORAGE_CLASS": "antenna.ext.crashstorage_base.NoOpCrashStorage"]
+        let config = try await CollectorConfiguration.load(environment: env)
+        #expect(config.throttler == "rules" && config.throttleRules == "config/throttle/mozilla.yaml")
+        #expect(config.source(of: "THROTTLER", environment: env) == "BREAKPAD_THROTTLER_RULES's default (Antenna)")
+        let withTheirOwn = try await CollectorConfiguration.load(environment: env.merging(["THROTTLER": "null"]) { $1 })
+        #expect(withTheirOwn.throttler == "null")
+        #expect(try await CollectorConfiguration.load(environment: ["LOGGING_LEVEL": "INFO"]).throttler == "null")
+        #expect(try await CollectorConfiguration.load(environment: [:]).throttler == "null")
     }
 
     @Test func breakwaterNamesWin() async throws {

@@ -30,8 +30,10 @@ struct OldReleaseThrottler: Throttler {
     }
 
     /// The stored crash whose raw crash names `eventID`.
+    /// The crash whose event id a client was answered (hyphenated by the minidump endpoint).
     static func stored(_ server: TestServer, eventID: String) throws -> (crash: StoredCrash, raw: [String: Any]) {
-        let crash = try #require(server.captured.all.first { server.captured.rawCrash($0.crashID)?["sentry_event_id"] as? String == eventID })
+        let hex = eventID.replacing("-", with: "")
+        let crash = try #require(server.captured.all.first { server.captured.rawCrash($0.crashID)?["sentry_event_id"] as? String == hex })
         return (crash, server.captured.rawCrash(crash.crashID)!)
     }
 
@@ -231,7 +233,7 @@ struct OldReleaseThrottler: Throttler {
                                                  headers: [("Content-Type", form.contentType), ("Content-Encoding", "gzip")],
                                                  body: Deflater.compress(form.finished.bytes))
         #expect(response.status == 200)
-        #expect(response.body == "fedcba9876543210fedcba9876543210")
+        #expect(response.body == "fedcba98-7654-3210-fedc-ba9876543210")
         let (crash, raw) = try Self.stored(server, eventID: "fedcba9876543210fedcba9876543210")
         #expect(raw["prod"] as? String == "Electron")
         #expect(raw["Version"] as? String == "app@3.0")
@@ -250,7 +252,7 @@ struct OldReleaseThrottler: Throttler {
         for type in ["application/octet-stream", "application/x-dmp"] {
             let response = try await server.request(.POST, "/api/42/minidump/?sentry_key=pubkey", headers: [("Content-Type", type)], body: dump)
             #expect(response.status == 200)
-            #expect(response.body.wholeMatch(of: #/[0-9a-f]{32}/#) != nil)
+            #expect(response.body.wholeMatch(of: #/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/#) != nil)
             let (crash, _) = try Self.stored(server, eventID: response.body)
             #expect(crash.dumpNames == ["upload_file_minidump"])
         }
@@ -291,12 +293,21 @@ struct OldReleaseThrottler: Throttler {
             ("invalid_project", 400, "/api/abc/store/", [Self.auth], event),
         ]
         for c in cases {
+            // Reasons repeat across cases (and counters and audit lines accumulate): each case must
+            // add its own count and its own audit line.
+            let counted = server.statsd.counted("breakwater.malformed", tags: "reason:\(c.reason)")
+            let audited = server.auditLines().filter { $0["reason"] as? String == c.reason }.count
+            let endpoint = "sentry_" + c.path.split(separator: "/")[2]
             let response = try await server.request(.POST, c.path, headers: c.headers, body: c.body)
             #expect(response.status == c.status, "\(c.reason) \(c.path)")
             #expect(response.body == "{\"detail\":\"\(c.reason)\"}", "\(c.reason) \(c.path)")
             #expect(response.headers.first(name: "Content-Type") == "application/json", "\(c.reason)")
-            #expect(await server.statsd.waitForCount("breakwater.malformed", tags: "reason:\(c.reason)", atLeast: 1) > 0, "\(c.reason)")
-            #expect(server.auditLines().contains { $0["reason"] as? String == c.reason && $0["status"] as? Int == c.status }, "\(c.reason)")
+            #expect(await server.statsd.waitForCount("breakwater.malformed", tags: "reason:\(c.reason)", atLeast: counted + 1) == counted + 1,
+                    "\(c.reason) \(c.path)")
+            let lines = server.auditLines().filter { $0["reason"] as? String == c.reason }
+            #expect(lines.count == audited + 1, "\(c.reason) \(c.path)")
+            #expect(lines.last?["status"] as? Int == c.status && lines.last?["endpoint"] as? String == endpoint,
+                    "\(c.reason) \(c.path): \(lines.last ?? [:])")
         }
         #expect(server.captured.all.isEmpty)
         #expect(server.capturedQueue.published.isEmpty)
@@ -355,11 +366,66 @@ struct OldReleaseThrottler: Throttler {
         #expect(store.body == #"{"detail":"too_large"}"#)
         let envelope = try await server.request(.POST, "/api/42/envelope/", headers: [Self.auth], body: big + Array("\n".utf8))
         #expect(envelope.status == 413)
-        #expect(server.auditLines().filter { $0["outcome"] as? String == "too_large" }.count == 2)
+        #expect(envelope.body == #"{"detail":"too_large"}"#)
+        // A minidump upload's `sentry` field is such a document too.
+        var form = MultipartBody()
+        form.field("sentry", #"{"extra":"# + String(decoding: big, as: UTF8.self) + "}")
+        form.file("upload_file_minidump", Fixtures.bytes("linux-mini.dmp"))
+        let minidump = try await server.request(.POST, "/api/42/minidump/?sentry_key=pubkey", headers: [("Content-Type", form.contentType)],
+                                                body: form.finished.bytes)
+        #expect(minidump.status == 413)
+        #expect(minidump.body == #"{"detail":"too_large"}"#)
+        let refused = server.auditLines().filter { $0["outcome"] as? String == "too_large" }
+        #expect(refused.map { $0["endpoint"] as? String } == ["sentry_store", "sentry_envelope", "sentry_minidump"], "\(refused)")
+        #expect(refused.allSatisfy { $0["reason"] as? String == "too_large" && $0["status"] as? Int == 413 })
+        #expect(await server.statsd.waitForCount("breakwater.malformed", tags: "reason:too_large", atLeast: 3) == 3)
         #expect(server.captured.all.isEmpty)
 
         let small = try await server.request(.POST, "/api/42/store/", headers: [Self.auth], body: Array(#"{"release":"app@1"}"#.utf8))
         #expect(small.status == 200)
+        try await server.stop()
+    }
+
+    /// Older Raven clients send the event as base64: four times the body is reserved before it is
+    /// decoded, from the same budget as the bytes on the wire. A 1.1 MB base64 body against a
+    /// 4 MiB budget (1.1 MB + 4.4 MB) is answered busy, with Sentry's 429 and the `memory` reason,
+    /// before anything is decoded; a small one is taken.
+    @Test func aBase64StoreBodyReservesFourTimesItsSize() async throws {
+        let server = try await Self.start { $0.maxInflightBytes = 4 << 20 }
+        let event = #"{"message":""# + String(repeating: "m", count: 825_000) + #""}"#
+        let body = Array(Data(event.utf8).base64EncodedString().utf8)
+        // The body alone fits the budget; with four times it reserved on top, it cannot.
+        #expect(body.count < 4 << 20 && 5 * body.count > 4 << 20)
+        let response = try await server.request(.POST, "/api/42/store/", headers: [Self.auth], body: body)
+        #expect(response.status == 429, "\(response.body)")
+        #expect(response.body == #"{"detail":"retry_later"}"#)
+        #expect(response.headers.first(name: "Retry-After") == "30")
+        #expect(response.headers.first(name: "X-Sentry-Rate-Limits") == "30::organization")
+        let lines = server.auditLines().filter { $0["reason"] as? String == "memory" }
+        #expect(lines.count == 1 && lines.first?["endpoint"] as? String == "sentry_store" && lines.first?["outcome"] as? String == "retry_later"
+                && lines.first?["status"] as? Int == 429, "\(lines)")
+        #expect(await server.statsd.waitForCount("breakwater.overload", tags: "reason:memory", atLeast: 1) == 1)
+        #expect(server.captured.all.isEmpty)
+
+        let small = Array(Data(#"{"event_id":"0123456789abcdef0123456789abcdef","message":"hi"}"#.utf8).base64EncodedString().utf8)
+        #expect(try Self.eventID(of: try await server.request(.POST, "/api/42/store/", headers: [Self.auth], body: small))
+                == "0123456789abcdef0123456789abcdef")
+        try await server.stop()
+    }
+
+    /// `MAX_PARTS` also caps an envelope's items (`too_many_items`), from configuration: at the
+    /// limit the envelope is taken, one item more is refused, counted and audited.
+    @Test func envelopeItemsFollowMaxParts() async throws {
+        let server = try await Self.start { $0.maxParts = 3 }
+        func sessions(_ n: Int) -> [UInt8] { Array(("{}\n" + String(repeating: "{\"type\":\"session\",\"length\":2}\n{}\n", count: n)).utf8) }
+        let three = try await server.request(.POST, "/api/42/envelope/", headers: [Self.auth], body: sessions(3))
+        #expect(three.status == 200 && three.body == "{}", "\(three.body)")
+        let four = try await server.request(.POST, "/api/42/envelope/", headers: [Self.auth], body: sessions(4))
+        #expect(four.status == 400)
+        #expect(four.body == #"{"detail":"too_many_items"}"#)
+        #expect(await server.statsd.waitForCount("breakwater.malformed", tags: "reason:too_many_items", atLeast: 1) == 1)
+        let lines = server.auditLines().filter { $0["reason"] as? String == "too_many_items" }
+        #expect(lines.count == 1 && lines.first?["endpoint"] as? String == "sentry_envelope" && lines.first?["status"] as? Int == 400, "\(lines)")
         try await server.stop()
     }
 

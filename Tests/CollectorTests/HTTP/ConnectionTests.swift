@@ -1,0 +1,39 @@
+import Foundation
+import Testing
+@testable import Collector
+
+/// What a connection does between and after requests: pipelined requests each get their answer,
+/// and the rest of a refused request is not counted as a second error.
+@Suite struct ConnectionTests {
+    static func request(_ form: MultipartBody) -> [UInt8] {
+        Array(RawConnection.head(contentType: form.contentType, contentLength: form.finished.bytes.count).utf8) + form.finished.bytes
+    }
+
+    /// HTTP/1.1 pipelining: two crashes in one write get two answers, in order, on one connection.
+    @Test func pipelinedRequestsAreEachAnswered() async throws {
+        let server = try await TestServer.start()
+        var first = MultipartBody(); first.field("ProductName", "First")
+        var second = MultipartBody(); second.field("ProductName", "Second")
+        let connection = try RawConnection(port: server.port)
+        connection.send(Self.request(first) + Self.request(second))
+        let answers = connection.readAll(timeout: 3).components(separatedBy: "CrashID=bp-").dropFirst()
+        #expect(answers.count == 2)
+        let ids = answers.map { String($0.prefix(36)) }
+        #expect(ids.map { server.captured.rawCrash($0)?["ProductName"] as? String } == ["First", "Second"])
+        try await server.stop()
+    }
+
+    /// A body refused by its declared length, sent anyway: one 413, one `too_large`, and no
+    /// `invalid_http` for the bytes that follow it.
+    @Test func theRestOfARefusedBodyIsNotASecondError() async throws {
+        let server = try await TestServer.start { $0.maxRequestBytes = 10_000 }
+        let connection = try RawConnection(port: server.port)
+        connection.send(RawConnection.head(contentType: "multipart/form-data; boundary=x", contentLength: 200_000))
+        for _ in 0..<20 { connection.send([UInt8](repeating: 0x41, count: 10_000)) }
+        #expect(connection.readAll(timeout: 2).hasPrefix("HTTP/1.1 413"))
+        #expect(await server.statsd.waitForCount("breakwater.malformed", tags: "reason:too_large", atLeast: 1) == 1)
+        try await Task.sleep(nanoseconds: 300_000_000)
+        #expect(server.statsd.counted("breakwater.malformed", tags: "reason:invalid_http") == 0)
+        try await server.stop()
+    }
+}
