@@ -56,6 +56,7 @@ public struct BreakpadDecoder: Sendable {
         }
         guard !report.annotations.isEmpty || !requiresAnnotations else { throw Malformed("no_annotations") }
         limits.redact(&report.annotations, notes: &report.collectorNotes)
+        try limits.reserveRawCrash(of: report.annotations, memory: request.memory)
         return report
     }
 

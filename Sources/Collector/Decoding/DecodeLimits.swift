@@ -40,6 +40,25 @@ public struct DecodeLimits: Sendable {
         return (try decompress(request.body, coding, memory: request.memory, badReason: coding.badBodyReason), true)
     }
 
+    /// Bytes held per byte of a text annotation once the crash is built: the raw crash JSON
+    /// escapes a control byte as six (`\u0001`), and storage copies that JSON once more, so 6 + 6,
+    /// plus the annotation's own String.
+    static let rawCrashCostPerTextByte = 13
+
+    /// Reserves, from `memory`, what the raw crash made of these text annotations will hold
+    /// (`rawCrashCostPerTextByte` per byte of name and value): annotations of control bytes would
+    /// otherwise grow sixfold, twice, outside `MAX_INFLIGHT_BYTES`. JSON-part values were reserved
+    /// by their parse. Like a JSON document, a cost that could never fit is too large (413).
+    func reserveRawCrash(of annotations: [String: JSONValue], memory: MemoryLease) throws {
+        var bytes = 0
+        for (name, value) in annotations {
+            if case .string(let text) = value { bytes += name.utf8.count + text.utf8.count }
+        }
+        let cost = bytes * Self.rawCrashCostPerTextByte
+        guard cost <= maxInflightBytes else { throw Malformed.tooLarge }
+        try memory.reserve(cost)
+    }
+
     /// A JSON document a client sent, parsed only once its memory is reserved from `memory`:
     /// Foundation's decoder and the `JSONValue` tree peak at up to 38 times the document's bytes
     /// (arrays of small values, measured), so `JSONValue.parseCostPerByte` times its length is

@@ -1,0 +1,29 @@
+import Foundation
+import Testing
+@testable import Collector
+
+/// The raw crash built from text annotations is reserved from `MAX_INFLIGHT_BYTES` before it is
+/// built: control bytes grow sixfold in its JSON, so a small gzipped body could otherwise hold
+/// hundreds of megabytes outside the bound.
+@Suite struct RawCrashMemoryTests {
+    static func form(controlBytes: Int) -> MultipartBody {
+        var form = MultipartBody()
+        form.field("ProductName", "Firefox")
+        form.part(headers: "Content-Disposition: form-data; name=\"Notes\"", body: [UInt8](repeating: 0x01, count: controlBytes))
+        return form
+    }
+
+    @Test func annotationsWhoseRawCrashCouldNeverFitAre413() async throws {
+        let server = try await TestServer.start { $0.maxInflightBytes = 4 << 20; $0.maxAnnotationBytes = 1 << 20 }
+        // 13 × 100 KB fits in 4 MiB: stored, the control bytes escaped.
+        let fits = try BreakpadIntakeTests.crashID(of: try await server.submit(Self.form(controlBytes: 100_000).finished, gzip: true))
+        #expect((server.captured.rawCrash(fits)?["Notes"] as? String)?.utf8.count == 100_000)
+        // 13 × 400 KB does not: refused before the raw crash is built, nothing stored.
+        let response = try await server.submit(Self.form(controlBytes: 400_000).finished, gzip: true)
+        #expect(response.status == 413 && response.body == "Discarded=too_large")
+        #expect(await server.statsd.waitForCount("breakwater.malformed", tags: "reason:too_large", atLeast: 1) == 1)
+        #expect(server.auditLines().contains { $0["outcome"] as? String == "too_large" && $0["endpoint"] as? String == "breakpad" })
+        #expect(server.captured.all.count == 1)
+        try await server.stop()
+    }
+}
