@@ -116,10 +116,14 @@ public final class Collector: Sendable {
         let deadline = deadline ?? Date().addingTimeInterval(config.shutdownDeadline)
         logger.info("shutting down", metadata: ["in_flight": .stringConvertible(pool.inFlight)])
         await server.stopAccepting()
+        // The mover takes no new record while requests drain: its backends may hang.
+        mover?.finishCurrent()
         let answered = active.wait(until: deadline)
         let drained = pool.drain(until: deadline) && answered
-        // The mover finishes the record in hand and is joined; the rest waits for the next start.
-        mover?.stop()
+        // The mover finishes the record in hand within the deadline; the rest waits for the next start.
+        if mover?.stop(until: deadline) == false {
+            logger.warning("outbox mover still on a record at the deadline: the next start repeats its step")
+        }
         // Let the event loops write the last answers before they stop.
         try? await Task.sleep(nanoseconds: 100_000_000)
         try? await group.shutdownGracefully()

@@ -47,12 +47,23 @@ public final class OutboxMover: Sendable {
         DispatchQueue(label: "breakwater.outbox-mover").async(group: done) { [self] in run() }
     }
 
-    /// Lets the record in hand finish, then joins the mover. What is left stays for the next start.
-    public func stop() {
+    /// Takes no new record from now on (shutdown has begun); the one in hand goes on.
+    public func finishCurrent() {
         stopping.withLock { $0 = true }
         wake.signal()
-        done.wait()
+    }
+
+    /// Lets the record in hand finish until `deadline`, then lets go of the folder. What is left
+    /// stays for the next start. A record still in hand at the deadline (a backend that hangs) is
+    /// left too: each of its steps is durable, so the next start repeats the step it was on, a
+    /// duplicate at worst. False then.
+    @discardableResult
+    public func stop(until deadline: Date = .distantFuture) -> Bool {
+        finishCurrent()
+        let wait: DispatchTime = deadline == .distantFuture ? .distantFuture : .now() + max(0, deadline.timeIntervalSinceNow)
+        guard done.wait(timeout: wait) == .success else { return false }
         outbox.release()
+        return true
     }
 
     private var isStopping: Bool { stopping.withLock { $0 } }

@@ -168,7 +168,9 @@ final class AMQPConnection {
         case AMQP_RESPONSE_NORMAL:
             return
         case AMQP_RESPONSE_LIBRARY_EXCEPTION:
-            throw failure(kind, "\(what): \(errorText(r.library_error))")
+            // Only the broker's own answer makes a login or a declare a configuration error: a
+            // timeout or a closed socket there is a hung broker or a proxy without one, an outage.
+            throw failure(kind == .login || kind == .declare ? .connect : kind, "\(what): \(errorText(r.library_error))")
         case AMQP_RESPONSE_SERVER_EXCEPTION:
             throw failure(kind, "\(what): \(Self.closeReason(r.reply))")
         default:

@@ -3,9 +3,9 @@ public struct RabbitMQError: Error, CustomStringConvertible, Sendable {
     public enum Kind: Sendable {
         /// TCP, TLS or AMQP handshake failed: the broker may be down.
         case connect
-        /// The broker closed the connection at login: wrong user, password or vhost.
+        /// The broker refused the login: wrong user, password or vhost.
         case login
-        /// The queue could not be declared (for example it exists with other arguments).
+        /// The broker refused to declare the queue (for example it exists with other arguments).
         case declare
         /// The broker refused or returned the message: it surely does not have it.
         case rejected
