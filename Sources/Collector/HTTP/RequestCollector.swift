@@ -98,7 +98,7 @@ final class RequestCollector: ChannelInboundHandler, RemovableChannelHandler {
             return refuse(.tooLarge, or: \.tooLarge, head: head, ctx, reason: "too_large")
         }
         if total > reserved {
-            let more = max(total - reserved, min(64 * 1024, context.maxRequestBytes - reserved))
+            let more = max(total - reserved, min(Self.firstReservation, context.maxRequestBytes - reserved))
             guard context.inflight.reserve(more) else {
                 context.inflight.release(reserved)
                 state = .receiving(head: head, body: body, reserved: 0)
@@ -121,14 +121,25 @@ final class RequestCollector: ChannelInboundHandler, RemovableChannelHandler {
         if let declared, declared > context.maxRequestBytes {
             return refuse(.tooLarge, or: \.tooLarge, head: head, ctx, reason: "too_large")
         }
-        let reserve = min(declared ?? 0, context.maxRequestBytes)
-        guard context.inflight.reserve(reserve) else { return refuse(.retryLater, or: \.overload, head: head, ctx, reason: "memory") }
+        // The buffer is sized for the declared length (no copy as it grows), but memory is reserved
+        // as bytes arrive, as for a chunked body: a client that declares 25 MiB and sends nothing
+        // must not hold 25 MiB of the budget for a whole timeout (eleven of them would refuse
+        // everyone else). A large buffer is its own mapping, resident only where written.
+        // A declared length the whole budget could never hold is refused at once.
+        let expected = min(declared ?? 0, context.maxRequestBytes)
+        let reserve = min(expected, Self.firstReservation)
+        guard expected <= context.inflight.limit, context.inflight.reserve(reserve) else {
+            return refuse(.retryLater, or: \.overload, head: head, ctx, reason: "memory")
+        }
         if head.headers.first(name: "expect")?.lowercased() == "100-continue" {
             ctx.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: .continue))), promise: nil)
         }
-        state = .receiving(head: head, body: BodyBuffers.allocator.buffer(capacity: reserve), reserved: reserve)
+        state = .receiving(head: head, body: BodyBuffers.allocator.buffer(capacity: expected), reserved: reserve)
         startPhase(ctx)
     }
+
+    /// Bytes reserved when a head arrives, and the step by which a body's reservation grows.
+    static let firstReservation = 64 * 1024
 
     private func dispatch(_ head: HTTPRequestHead, _ body: ByteBuffer, reserved: Int, _ ctx: ChannelHandlerContext) {
         due = nil

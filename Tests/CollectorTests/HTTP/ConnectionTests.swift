@@ -23,6 +23,23 @@ import Testing
         try await server.stop()
     }
 
+    /// Memory is reserved as a body arrives, not as declared: clients that declare most of
+    /// `MAX_INFLIGHT_BYTES` and send nothing do not turn everyone else away.
+    @Test func declaredLengthsDoNotHoldTheBudget() async throws {
+        let server = try await TestServer.start { $0.maxInflightBytes = 1 << 20 }
+        let idle = try (0..<4).map { _ in try RawConnection(port: server.port) }
+        for connection in idle {
+            connection.send(RawConnection.head(contentType: "multipart/form-data; boundary=x", contentLength: 250 << 10))
+        }
+        try await Task.sleep(nanoseconds: 200_000_000)
+        var form = MultipartBody()
+        form.field("ProductName", "Firefox")
+        form.file("upload_file_minidump", [UInt8](repeating: 7, count: 100_000))
+        _ = try BreakpadIntakeTests.crashID(of: try await server.submit(form.finished))
+        withExtendedLifetime(idle) {}
+        try await server.stop()
+    }
+
     /// A body refused by its declared length, sent anyway: one 413, one `too_large`, and no
     /// `invalid_http` for the bytes that follow it.
     @Test func theRestOfARefusedBodyIsNotASecondError() async throws {
