@@ -2,7 +2,7 @@ import Logging
 
 /// The one audit line per crash (`Type: "crash"`). Field names are the documented schema (README, "Audit log").
 public struct AuditRecord: Sendable {
-    public enum Outcome: String, Sendable {
+    public enum Outcome: String, Sendable, CaseIterable {
         case accepted, deferred, rejected, fakeaccepted, malformed, too_large, retry_later, spooled, unauthorized, forbidden
     }
 

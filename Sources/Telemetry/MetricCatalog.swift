@@ -80,6 +80,7 @@ public enum MetricCatalog {
     public static let spoolQuarantined = "spool.quarantined"
     public static let publishBacklogSize = "publish_backlog.size"
     public static let response = "response"
+    public static let crashOutcome = "crash_outcome"
     public static let workerQueueDepth = "worker_queue.depth"
     public static let inflightBytes = "inflight.bytes"
     public static let overload = "overload"
@@ -118,6 +119,9 @@ public enum MetricCatalog {
         Entry(name: publishBacklogSize, kind: .gauge, tags: [], help: "Crash IDs stored but not yet queued."),
         Entry(name: response, kind: .counter, tags: ["status"], help: "HTTP responses by status.",
               values: ["status": .closed(statuses)]),
+        Entry(name: crashOutcome, kind: .counter, tags: ["outcome"],
+              help: "Crashes by the outcome of their audit line (retry_later: told to resend).",
+              values: ["outcome": .closed(AuditRecord.Outcome.allCases.map(\.rawValue))]),
         Entry(name: workerQueueDepth, kind: .gauge, tags: [], help: "Requests waiting for a worker."),
         Entry(name: inflightBytes, kind: .gauge, tags: [], help: "Request bytes held in memory, inflated bytes included."),
         Entry(name: overload, kind: .counter, tags: ["reason"], help: "Requests refused 503 because of load (queue_full, memory).",

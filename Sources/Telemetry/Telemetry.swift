@@ -110,6 +110,8 @@ public final class Telemetry: Sendable {
     /// - Parameter fromEventLoop: the caller is an event loop, which must never wait for stdout
     ///   (`LogSink.writeWithoutWaiting`).
     public func audit(_ record: AuditRecord, fromEventLoop: Bool = false) {
+        // The drop-rate alert counts crashes, where `response` counts every answer.
+        count(MetricCatalog.crashOutcome, ("outcome", record.outcome.rawValue))
         let line = MozlogHandler.line(type: "crash", level: .info, fields: record.fields)
         if fromEventLoop { sink.writeWithoutWaiting(line: line) } else { sink.write(line: line) }
     }

@@ -40,6 +40,26 @@ import Testing
         try await server.stop()
     }
 
+    /// A crash told to retry later is counted by `crash_outcome` (the drop-rate alert's numerator);
+    /// a heartbeat's 503 is not.
+    @Test func crashesToldToRetryLaterAreCountedAsSuch() async throws {
+        let server = try await TestServer.start(configure: { $0.maxInflightBytes = 10_000 }, storage: FailingCheckStorage())
+        let connection = try RawConnection(port: server.port)
+        connection.send(RawConnection.head(contentType: "multipart/form-data; boundary=x", contentLength: 100_000))
+        #expect(connection.readAll(timeout: 2).hasPrefix("HTTP/1.1 503"))
+        #expect(try await server.request(.GET, "/__heartbeat__").status == 503)
+        #expect(await server.statsd.waitForCount("breakwater.crash_outcome", tags: "outcome:retry_later", atLeast: 1) == 1)
+        #expect(await server.statsd.waitForCount("breakwater.response", tags: "status:503", atLeast: 2) == 2)
+        try await server.stop()
+    }
+
+    /// Storage that takes crashes but fails its health check (the heartbeat answers 503).
+    final class FailingCheckStorage: CrashStorage {
+        func save(_ crash: StoredCrash) throws {}
+        func check() -> HealthStatus { .error("down for the test") }
+        func crashIDs(onDate date: String) throws -> [String] { [] }
+    }
+
     /// A body refused by its declared length, sent anyway: one 413, one `too_large`, and no
     /// `invalid_http` for the bytes that follow it.
     @Test func theRestOfARefusedBodyIsNotASecondError() async throws {
