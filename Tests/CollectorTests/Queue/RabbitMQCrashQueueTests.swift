@@ -1,7 +1,4 @@
 import Foundation
-#if canImport(Glibc)
-import Glibc
-#endif
 import Testing
 import Telemetry
 @testable import Collector
@@ -114,37 +111,32 @@ import Telemetry
     /// A listener that closes every connection at once (a load balancer with no broker behind
     /// it, or a broker restarting) is an outage too, not a refused login: the collector starts.
     @Test func aBrokerThatHangsUpAtLoginStartsDegraded() throws {
-        let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(listener) }
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        try withUnsafeMutablePointer(to: &addr) { a in
-            try a.withMemoryRebound(to: sockaddr.self, capacity: 1) { p in
-                guard bind(listener, p, length) == 0, listen(listener, 16) == 0, getsockname(listener, p, &length) == 0 else {
-                    throw POSIXError(.EADDRINUSE)
-                }
-            }
-        }
-        let port = Int(UInt16(bigEndian: addr.sin_port))
-        let hangUps = Thread {
-            while true {
-                let fd = accept(listener, nil, nil)
-                if fd < 0 { return }
-                close(fd)
-            }
-        }
-        hangUps.start()
+        let listener = try TCPListener(.hangUp)
+        defer { listener.stop() }
         var config = CollectorConfiguration()
         config.crashQueue = "rabbitmq"
-        config.rabbitmqURL = "amqp://user:s3cret@127.0.0.1:\(port)/vh"
+        config.rabbitmqURL = "amqp://user:s3cret@127.0.0.1:\(listener.port)/vh"
         let queue = try Backends.queue(config, telemetry: telemetry)
         guard case .error(let text) = queue.check() else { Issue.record("\(queue.check())"); return }
         #expect(!text.contains("s3cret"), "\(text)")
         let error = #expect(throws: RabbitMQError.self) { try queue.publish(Self.newCrashIDs(1)[0]) }
         #expect(error?.isDefinitive == false)
-        shutdown(listener, Int32(SHUT_RDWR))
+    }
+
+    /// A broker that hangs holds every connection in a publish: the heartbeat cannot ask it, and
+    /// reports it down once a publish has failed, not "busy" and healthy.
+    @Test func busyConnectionsBehindAFailedPublishAreAnError() async throws {
+        let listener = try TCPListener(.hold)
+        defer { listener.stop() }
+        let queue = try RabbitMQCrashQueue(url: "amqp://user:s3cret@127.0.0.1:\(listener.port)/vh", queue: "q", telemetry: telemetry,
+                                           poolSize: 1, connectTimeout: 1)
+        #expect(throws: RabbitMQError.self) { try queue.publish(Self.newCrashIDs(1)[0]) }
+        try await Task.sleep(nanoseconds: 300_000_000)  // past the reconnect backoff
+        let hung = Thread { _ = try? queue.publish(Self.newCrashIDs(1)[0]) }
+        hung.start()
+        try await Task.sleep(nanoseconds: 200_000_000)
+        guard case .error(let text) = queue.check() else { Issue.record("\(queue.check())"); return }
+        #expect(text.contains("busy") && text.contains("not answering"), "\(text)")
     }
 
     @Test func republishPutsEveryCrashOfADateOnTheQueue() throws {

@@ -27,6 +27,9 @@ public final class RabbitMQCrashQueue: CrashQueue, Sendable {
     }
     private let reconnect = Mutex(Reconnect())
     private let unconfirmed = Atomic<Int>(0)
+    /// Whether the last publish that ended failed: with every connection held, the heartbeat
+    /// cannot ask the broker itself, and busy connections behind a failure are a broker that hangs.
+    private let lastPublishFailed = Atomic<Bool>(false)
 
     /// Checks the URL only; `connect` is the start-up check (`Backends.queue` applies the start-up rule).
     /// - Parameters:
@@ -61,9 +64,12 @@ public final class RabbitMQCrashQueue: CrashQueue, Sendable {
 
     public func publish(_ crashID: String) throws {
         let done: Void? = try pool.withSlot(timeout: confirmTimeout) { slot in
+            var published = false
+            defer { lastPublishFailed.store(!published, ordering: .relaxed) }
             let connection = try self.connection(in: slot)
             do {
                 try connection.publish(crashID, to: queueName, timeout: confirmTimeout)
+                published = true
             } catch let error as RabbitMQError {
                 if connection.isBroken { slot.connection = nil }
                 if error.kind == .unconfirmed {
@@ -89,7 +95,10 @@ public final class RabbitMQCrashQueue: CrashQueue, Sendable {
                     throw error
                 }
             }
-            return done == nil ? .warning("all RabbitMQ connections busy") : .ok
+            guard done == nil else { return .ok }
+            return lastPublishFailed.load(ordering: .relaxed)
+                ? .error("all RabbitMQ connections busy, and the last publish failed: the broker is not answering")
+                : .warning("all RabbitMQ connections busy")
         } catch {
             return .error("\(error)")
         }
