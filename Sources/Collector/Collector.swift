@@ -33,7 +33,7 @@ public final class Collector: Sendable {
         let outbox = try Backends.outbox(config, telemetry: telemetry)
         // With an outbox, a storage outage sends crashes straight there for a while.
         let saver = CrashSaver(storage: storage, telemetry: telemetry, budget: config.saveBudget, outageHold: outbox == nil ? 0 : 5)
-        let publisher = QueuePublisher(queue: queue, telemetry: telemetry, budget: config.publishBudget)
+        let publisher = QueuePublisher(queue: queue, telemetry: telemetry, budget: config.publishBudget, skipsWhileDown: outbox != nil)
         pipeline = CrashPipeline(throttler: throttler, saver: saver, publisher: publisher, outbox: outbox, telemetry: telemetry)
         mover = outbox.map { OutboxMover(outbox: $0, saver: saver, publisher: publisher, telemetry: telemetry) }
         let checks = Self.healthChecks(pipeline)
