@@ -97,7 +97,7 @@ public final class OutboxMover: Sendable {
 
     private func work(_ record: OutboxRecord, storageGate: inout Gate, queueGate: inout Gate) {
         guard record.state == .store else {
-            let more = outbox.takeDuePublishes(now: Date().timeIntervalSince1970, limit: Self.publishBatch - 1)
+            let more = queueGate.probing ? [] : outbox.takeDuePublishes(now: Date().timeIntervalSince1970, limit: Self.publishBatch - 1)
             return publish([record] + more, gate: &queueGate)
         }
         guard store(record, gate: &storageGate) else { return }
@@ -157,6 +157,7 @@ public final class OutboxMover: Sendable {
             try telemetry.timed(MetricCatalog.publishTime) { try publisher.queue.publish(crashID) }
         } catch {
             telemetry.count(MetricCatalog.publishCrash, ("result", "retry"))
+            gate.probing = true
             if publisher.queue.check().isFailing { gate.close(Self.clock) }
             logger.warning("outbox publish failed", metadata: ["crash_id": "\(crashID)", "error": "\(error)"])
             return error
@@ -182,6 +183,7 @@ public final class OutboxMover: Sendable {
             return
         }
         telemetry.count(MetricCatalog.publishCrash, ("result", "retry"))
+        gate.probing = true
         if publisher.queue.check().isFailing { gate.close(Self.clock) }
         logger.warning("outbox publish failed", metadata: ["crash_ids": "\(records.count - published)", "error": "\(failure)"])
         for record in records.dropFirst(published) {
@@ -200,14 +202,16 @@ public final class OutboxMover: Sendable {
     }
 
     /// A backend found down: closed for a growing while (0.5 s doubling to 10 s), open again on
-    /// success. While it is closed no record of that kind is tried; the first one tried after it
-    /// opens is the probe.
+    /// success. While it is closed no record of that kind is tried; after any failure the next
+    /// record is a probe, tried alone: a batch sent to a queue that hangs may be delivered after
+    /// the client gave up on it, and every ID in it would then be published again.
     private struct Gate {
         var until = 0.0
         var backoff = Backoff(initial: 0.5, maximum: 10)
+        var probing = false
 
         func isOpen(_ now: Double) -> Bool { now >= until }
         mutating func close(_ now: Double) { until = now + backoff.next() }
-        mutating func reset() { until = 0; backoff.reset() }
+        mutating func reset() { until = 0; backoff.reset(); probing = false }
     }
 }
