@@ -22,6 +22,9 @@ public final class StatsdSender: @unchecked Sendable {
     private let allSeries = Mutex<(byKey: [String: StatsdSeries], ordered: [StatsdSeries])>(([:], []))
     private let timer: DispatchSourceTimer
 
+    /// Whether `host` resolved: if not, every datagram is a counted drop (`statsd.dropped`).
+    public var isResolved: Bool { addressLength > 0 }
+
     /// `host` is resolved once; an unresolvable host makes every datagram a counted drop.
     public init(host: String, port: Int, flushInterval: Double = 0.2) {
         fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)

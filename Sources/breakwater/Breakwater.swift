@@ -42,6 +42,10 @@ struct Serve: AsyncParsableCommand {
         defer { telemetry.flush() }
         InflightBytes.returnLargeBuffersToTheSystem()
         let logger = telemetry.logger("breakwater")
+        if telemetry.statsd?.isResolved == false {
+            logger.warning("STATSD_HOST does not resolve: no statsd metrics until a restart (/metrics still serves them)",
+                           metadata: ["host": "\(config.statsdHost)"])
+        }
         let collector: Collector
         do {
             collector = try Collector(config: config, telemetry: telemetry)

@@ -188,10 +188,11 @@ final class RequestCollector: ChannelInboundHandler, RemovableChannelHandler {
         due = nil
         let route = context.router.route(for: head.method.rawValue, path: CollectorRequest.path(of: head.uri))
         let response = answer.flatMap { route?[keyPath: $0] } ?? response
-        var bytes = 0
+        // The bytes received, or before any arrived, the length the client declared.
+        var bytes = head.headers.first(name: "content-length").flatMap { Int($0) } ?? 0
         if case .receiving(_, let body, let reserved) = state {
             context.inflight.release(reserved)
-            bytes = body.readableBytes
+            if body.readableBytes > 0 { bytes = body.readableBytes }
         }
         if let route, route.endpoint != nil {
             report(route: route, response: response, reason: reason, bytes: bytes)

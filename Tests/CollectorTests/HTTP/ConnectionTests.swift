@@ -49,6 +49,8 @@ import Testing
         #expect(connection.readAll(timeout: 2).hasPrefix("HTTP/1.1 503"))
         #expect(try await server.request(.GET, "/__heartbeat__").status == 503)
         #expect(await server.statsd.waitForCount("breakwater.crash_outcome", tags: "outcome:retry_later", atLeast: 1) == 1)
+        // Refused before any body byte: the audit line gives the declared size.
+        #expect(server.auditLines().first { $0["reason"] as? String == "memory" }?["payload_size"] as? Int == 100_000)
         #expect(await server.statsd.waitForCount("breakwater.response", tags: "status:503", atLeast: 2) == 2)
         try await server.stop()
     }

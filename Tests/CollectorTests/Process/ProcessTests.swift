@@ -28,6 +28,15 @@ import Testing
         #expect((try? RawConnection(port: collector.port)) == nil)
     }
 
+    /// A statsd host that does not resolve turns statsd off: said once at start, not silently.
+    @Test func anUnresolvableStatsdHostIsAStartupWarning() async throws {
+        let collector = try await CollectorProcess(environment: ["STATSD_HOST": "statsd.invalid"])
+        collector.signal(SIGTERM)
+        #expect(await collector.waitForExit(timeout: 10) == 0)
+        let warning = collector.log.split(separator: "\n").first { $0.contains("STATSD_HOST does not resolve") }
+        #expect(warning?.contains("statsd.invalid") == true && warning?.contains("\"Severity\":4") == true, "\(collector.log.prefix(2000))")
+    }
+
     @Test func bareStartAnswersACrash() async throws {
         let collector = try await CollectorProcess()
         var form = MultipartBody()
