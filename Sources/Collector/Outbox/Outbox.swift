@@ -167,21 +167,33 @@ public final class Outbox: Sendable {
 
     /// Up to `limit` more due `publish` records, oldest first, marked busy: the drain sends their
     /// IDs in one publish call where the queue has one (Pub/Sub).
+    ///
+    /// One pass keeping the `limit` oldest in order, not a sort of every record: after a long
+    /// outage the outbox holds hundreds of thousands, and each batch of a drain takes this lock.
     func takeDuePublishes(now: Double, limit: Int) -> [OutboxRecord] {
         index.withLock { index in
-            let due = index.entries.values
-                .filter { !$0.busy && $0.record.state == .publish && $0.record.nextAttempt <= now }
-                .sorted { $0.record.receivedAt < $1.record.receivedAt }
-                .prefix(limit)
-            for entry in due { index.entries[entry.record.crashID]?.busy = true }
-            return due.map(\.record)
+            var oldest: [OutboxRecord] = []
+            oldest.reserveCapacity(limit + 1)
+            for entry in index.entries.values where !entry.busy && entry.record.state == .publish && entry.record.nextAttempt <= now {
+                let received = entry.record.receivedAt
+                guard oldest.count < limit || received < oldest[oldest.count - 1].receivedAt else { continue }
+                let at = oldest.firstIndex { $0.receivedAt > received } ?? oldest.count
+                oldest.insert(entry.record, at: at)
+                if oldest.count > limit { oldest.removeLast() }
+            }
+            for record in oldest { index.entries[record.crashID]?.busy = true }
+            return oldest
         }
     }
 
     /// The earliest next-attempt time among idle records of the allowed states (nil when none).
     func nextAttemptTime(store: Bool, publish: Bool) -> Double? {
         index.withLock { index in
-            index.entries.values.filter { !$0.busy && ($0.record.state == .store ? store : publish) }.map(\.record.nextAttempt).min()
+            var earliest: Double?
+            for entry in index.entries.values where !entry.busy && (entry.record.state == .store ? store : publish) {
+                earliest = min(earliest ?? entry.record.nextAttempt, entry.record.nextAttempt)
+            }
+            return earliest
         }
     }
 
