@@ -161,8 +161,20 @@ import CrashClient
         try await server.stop()
     }
 
+    /// The one audit line of a crash refused with `reason`, checked against what the client saw.
+    static func expectOneAuditLine(_ server: TestServer, reason: String, outcome: String, status: Int, endpoint: String = "breakpad",
+                                   sourceLocation: SourceLocation = #_sourceLocation) {
+        let lines = server.auditLines().filter { $0["reason"] as? String == reason }
+        #expect(lines.count == 1, "\(lines)", sourceLocation: sourceLocation)
+        #expect(lines.first?["endpoint"] as? String == endpoint && lines.first?["outcome"] as? String == outcome
+                && lines.first?["status"] as? Int == status, "\(lines)", sourceLocation: sourceLocation)
+    }
+
+    /// A 200 MiB gzip bomb against an 8 MiB `MAX_DECOMPRESSED_BYTES`: 413, counted and audited.
+    /// Memory stays bounded: with a 16 MiB in-flight budget, inflating past the cap would run out
+    /// of budget (503) before it was done, so a 413 means inflation stopped at the cap.
     @Test func gzipBombIs413WithBoundedMemory() async throws {
-        let server = try await TestServer.start { $0.maxDecompressedBytes = 8 << 20 }
+        let server = try await TestServer.start { $0.maxDecompressedBytes = 8 << 20; $0.maxInflightBytes = 16 << 20 }
         var form = MultipartBody()
         form.field("ProductName", "Test")
         form.file("upload_file_minidump", [UInt8](repeating: 0, count: 200 << 20))
@@ -171,7 +183,102 @@ import CrashClient
         let response = try await server.request(.POST, "/submit", headers: [("Content-Type", form.contentType), ("Content-Encoding", "gzip")], body: bomb)
         #expect(response.status == 413)
         #expect(response.body == "Discarded=too_large")
+        #expect(await server.statsd.waitForCount("breakwater.malformed", tags: "reason:too_large", atLeast: 1) == 1)
+        Self.expectOneAuditLine(server, reason: "too_large", outcome: "too_large", status: 413)
+        #expect(server.statsd.counted("breakwater.overload", tags: "reason:memory") == 0)
         #expect(server.captured.all.isEmpty)
+        try await server.stop()
+    }
+
+    /// A minidump part that is itself a zstd bomb (64 MiB of zeros in a few KB) is refused at
+    /// `MAX_DECOMPRESSED_BYTES`, like a compressed body.
+    @Test func compressedDumpBombIs413() async throws {
+        let server = try await TestServer.start { $0.maxDecompressedBytes = 8 << 20 }
+        var form = MultipartBody()
+        form.field("ProductName", "Test")
+        form.file("upload_file_minidump", Fixtures.bytes("compressed/zeros-64MiB.zst"))
+        let response = try await server.submit(form.finished)
+        #expect(response.status == 413)
+        #expect(response.body == "Discarded=too_large")
+        #expect(await server.statsd.waitForCount("breakwater.malformed", tags: "reason:too_large", atLeast: 1) == 1)
+        Self.expectOneAuditLine(server, reason: "too_large", outcome: "too_large", status: 413)
+        #expect(server.captured.all.isEmpty)
+        try await server.stop()
+    }
+
+    /// Stock Crashpad uploads chunked, without Content-Length: `MAX_REQUEST_BYTES` holds as the
+    /// chunks arrive, not only against a declared length. The same upload under the limit is taken.
+    @Test func chunkedBodyOverTheLimitIs413() async throws {
+        let server = try await TestServer.start { $0.maxRequestBytes = 50_000 }
+        var small = CrashpadRequest(dump: Fixtures.bytes("linux-mini.dmp"))
+        small.chunkSize = 4096
+        let taken = try RawConnection(port: server.port)
+        taken.send(small.bytes)
+        #expect(taken.readAll(timeout: 5).contains("CrashID=bp-"))
+
+        // Random bytes: gzip cannot shrink them under the limit.
+        var crashpad = CrashpadRequest(dump: (0..<200_000).map { _ in UInt8.random(in: 0...255) })
+        crashpad.chunkSize = 16 << 10
+        let bytes = crashpad.bytes
+        #expect(bytes.count > 150_000)
+        let connection = try RawConnection(port: server.port)
+        connection.send(bytes)
+        let (answer, closed) = connection.readUntilClosed(timeout: 5)
+        #expect(answer.hasPrefix("HTTP/1.1 413"), "\(answer.prefix(40))")
+        #expect(answer.hasSuffix("Discarded=too_large"))
+        #expect(closed)
+        #expect(await server.statsd.waitForCount("breakwater.malformed", tags: "reason:too_large", atLeast: 1) == 1)
+        Self.expectOneAuditLine(server, reason: "too_large", outcome: "too_large", status: 413)
+        #expect(server.captured.all.count == 1)
+        try await server.stop()
+    }
+
+    /// Past `MAX_INFLIGHT_BYTES`, `/submit` answers what a Breakpad client retries: 503
+    /// `Discarded=retry_later` with `Retry-After`, counted as `overload` (`reason:memory`) and
+    /// audited; for a declared length at the head, and for a chunked body as it arrives. What was
+    /// reserved comes back: a small crash is taken afterwards.
+    @Test func overTheInflightBudgetIs503() async throws {
+        let server = try await TestServer.start { $0.maxInflightBytes = 64 << 10 }
+        let declared = try RawConnection(port: server.port)
+        declared.send(RawConnection.head(contentType: "multipart/form-data; boundary=x", contentLength: 100_000))
+        var chunked = CrashpadRequest(dump: (0..<100_000).map { _ in UInt8.random(in: 0...255) })
+        chunked.chunkSize = 16 << 10
+        let streamed = try RawConnection(port: server.port)
+        streamed.send(chunked.bytes)
+        for (name, connection) in [("declared", declared), ("chunked", streamed)] {
+            let answer = connection.readAll(timeout: 5)
+            #expect(answer.hasPrefix("HTTP/1.1 503"), "\(name): \(answer.prefix(40))")
+            #expect(answer.contains("\r\nRetry-After: 30\r\n"), "\(name)")
+            #expect(answer.hasSuffix("\r\n\r\nDiscarded=retry_later"), "\(name)")
+        }
+        #expect(await server.statsd.waitForCount("breakwater.overload", tags: "reason:memory", atLeast: 2) == 2)
+        let lines = server.auditLines().filter { $0["reason"] as? String == "memory" }
+        #expect(lines.count == 2 && lines.allSatisfy {
+            $0["endpoint"] as? String == "breakpad" && $0["outcome"] as? String == "retry_later" && $0["status"] as? Int == 503
+        }, "\(lines)")
+        #expect(server.statsd.counted("breakwater.malformed", tags: "reason:memory") == 0)
+        var form = MultipartBody()
+        form.field("ProductName", "Test")
+        _ = try Self.crashID(of: try await server.submit(form.finished))
+        try await server.stop()
+    }
+
+    /// A Breakpad JSON part is parsed only once 48 times its size is reserved: one that could never
+    /// fit `MAX_INFLIGHT_BYTES` is 413, counted and audited, as on the Sentry endpoints.
+    @Test func aJSONPartBeyondTheParseBudgetIs413() async throws {
+        let server = try await TestServer.start { $0.maxInflightBytes = 4 << 20 }
+        var form = MultipartBody()
+        form.json("extra", #"{"ProductName":"T","Comments":""# + String(repeating: "c", count: 100_000) + #""}"#)  // 100 KB: 4.8 MB to parse
+        let response = try await server.submit(form.finished)
+        #expect(response.status == 413)
+        #expect(response.body == "Discarded=too_large")
+        #expect(await server.statsd.waitForCount("breakwater.malformed", tags: "reason:too_large", atLeast: 1) == 1)
+        Self.expectOneAuditLine(server, reason: "too_large", outcome: "too_large", status: 413)
+        #expect(server.captured.all.isEmpty)
+        // 60 KB of JSON (2.9 MB to parse) fits.
+        var fits = MultipartBody()
+        fits.json("extra", #"{"ProductName":"T","Comments":""# + String(repeating: "c", count: 60_000) + #""}"#)
+        _ = try Self.crashID(of: try await server.submit(fits.finished))
         try await server.stop()
     }
 

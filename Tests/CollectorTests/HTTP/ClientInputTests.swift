@@ -119,8 +119,11 @@ import Testing
         let bomb = try await server.request(.POST, "/submit", headers: [("Content-Type", form.contentType), ("Content-Encoding", "zstd")],
                                             body: Fixtures.bytes("compressed/zeros-64MiB.zst"))
         #expect(bomb.status == 413)
-        // The sampler reports the bytes held against the in-flight budget.
-        #expect(await server.statsd.waitForLine(containing: "breakwater.inflight.bytes:0|g") != nil)
+        #expect(bomb.body == "Discarded=too_large")
+        #expect(await server.statsd.waitForCount("breakwater.malformed", tags: "reason:too_large", atLeast: 1) == 1)
+        let audited = server.auditLines().filter { $0["reason"] as? String == "too_large" }
+        #expect(audited.count == 1 && audited.first?["endpoint"] as? String == "breakpad" && audited.first?["status"] as? Int == 413
+                && audited.first?["outcome"] as? String == "too_large", "\(audited)")
         try await server.stop()
     }
 
@@ -183,54 +186,173 @@ import Testing
         for (body, reason) in [(Array(repeating: "a=b", count: 20_000).joined(separator: "&"), "too_many_parts"),
                                ((0..<60).map { "k\($0)=v" }.joined(separator: "&"), "too_many_annotations"),
                                ("ProductName=" + String(repeating: "%41", count: 2000), "annotation_too_large")] {
-            let response = try await post(body)
-            #expect(response.status == 400 && response.body == "Discarded=malformed_\(reason)", "\(reason): \(response.body)")
+            try await HostileInputTests.expectMalformed(server, reason, contentType: "application/x-www-form-urlencoded",
+                                                        body: Array(body.utf8), path: "/generic/submit", endpoint: "generic")
         }
+        // The limits are the configured ones, not the defaults (1000 parts, 500 annotations,
+        // 1 MiB): exactly at each limit is taken, one more is refused.
+        let fields = { (n: Int) in (0..<n).map { "k\($0)=v" }.joined(separator: "&") }
+        _ = try BreakpadIntakeTests.crashID(of: try await post(Array(repeating: "a=b", count: 100).joined(separator: "&")))
+        try await HostileInputTests.expectMalformed(server, "too_many_parts", contentType: "application/x-www-form-urlencoded",
+                                                    body: Array(Array(repeating: "a=b", count: 101).joined(separator: "&").utf8),
+                                                    path: "/generic/submit", endpoint: "generic")
+        _ = try BreakpadIntakeTests.crashID(of: try await post(fields(50)))
+        try await HostileInputTests.expectMalformed(server, "too_many_annotations", contentType: "application/x-www-form-urlencoded",
+                                                    body: Array(fields(51).utf8), path: "/generic/submit", endpoint: "generic")
+        _ = try BreakpadIntakeTests.crashID(of: try await post("ProductName=" + String(repeating: "x", count: 1000)))
+        try await HostileInputTests.expectMalformed(server, "annotation_too_large", contentType: "application/x-www-form-urlencoded",
+                                                    body: Array(("ProductName=" + String(repeating: "x", count: 1001)).utf8),
+                                                    path: "/generic/submit", endpoint: "generic")
         try await server.stop()
     }
 
-    /// With crashes held by a storage that hangs, `/__heartbeat__` still answers its
-    /// JSON at once, from the heartbeat's own queue.
+    /// With the only CPU slot held (a crash stuck in its throttler, which runs before any crash
+    /// hands its slot on) and the waiting line full, `/__heartbeat__` still answers its JSON at
+    /// once, from the heartbeat's own queue; and when a check itself hangs, a probe is answered
+    /// with the latest result instead of waiting for it. The bounds are generous: the promise is
+    /// 100 ms, and a heartbeat waiting for a worker or a check would take seconds.
     @Test func heartbeatNeverWaitsForWorkers() async throws {
-        let storage = HangingStorage()
-        let server = try await TestServer.start(configure: { $0.workers = 1; $0.workerQueue = 1; $0.saveBudget = 30 }, storage: storage)
+        let throttler = BlockingThrottler()
+        let storage = SlowCheckStorage()
+        let server = try await TestServer.start(configure: { $0.workers = 1; $0.workerQueue = 1 }, throttler: throttler, storage: storage)
         var form = MultipartBody()
         form.field("ProductName", "Test")
+        // A first result, while nothing is busy (a probe before any run answers 503 with no checks).
+        var warm = 0
+        for _ in 0..<100 where warm != 200 {
+            warm = try await server.request(.GET, "/__heartbeat__").status
+            if warm != 200 { try await Task.sleep(nanoseconds: 50_000_000) }
+        }
+        #expect(warm == 200)
+
         let held = Task { try await server.submit(form.finished) }
+        for _ in 0..<500 where throttler.entered == 0 { try await Task.sleep(nanoseconds: 10_000_000) }
+        #expect(throttler.entered == 1)
         let queued = Task { try await server.submit(form.finished) }
-        for _ in 0..<500 where !storage.entered { try await Task.sleep(nanoseconds: 10_000_000) }
-        #expect(storage.entered)
+        for _ in 0..<500 where server.collector.pool.inFlight < 2 { try await Task.sleep(nanoseconds: 10_000_000) }
+        #expect(server.collector.pool.inFlight == 2)
+        // The pool is full: a crash now is refused at once.
+        #expect(try await server.submit(form.finished).status == 503)
+
         for _ in 0..<5 {
+            let started = Date()
             let heartbeat = try await server.request(.GET, "/__heartbeat__")
-            #expect(heartbeat.status == 200)
+            let elapsed = Date().timeIntervalSince(started)
+            #expect(elapsed < 1, "\(elapsed) s")
+            #expect(heartbeat.status == 200, "\(heartbeat.body)")
             #expect(heartbeat.headers.first(name: "Content-Type") == "application/json")
             let json = try #require(try JSONSerialization.jsonObject(with: Data(heartbeat.body.utf8)) as? [String: Any])
             #expect(json["status"] as? String == "ok")
             #expect((json["checks"] as? [String: Any])?["storage"] as? String == "ok")
+            try await Task.sleep(nanoseconds: 100_000_000)
         }
-        storage.release()
-        _ = try await held.value
-        _ = try await queued.value
+        // Storage's check now takes 3 s: past the 250 ms a result is reused, a probe starts a run
+        // and is answered with the latest result meanwhile.
+        storage.checkDelay = 3
+        try await Task.sleep(nanoseconds: 300_000_000)
+        let started = Date()
+        let heartbeat = try await server.request(.GET, "/__heartbeat__")
+        let elapsed = Date().timeIntervalSince(started)
+        #expect(elapsed < 1, "the probe waited \(elapsed) s for a check")
+        #expect(heartbeat.status == 200 && heartbeat.body.contains(#""storage":"ok""#), "\(heartbeat.body)")
+        #expect(storage.checksStarted > 0)
+        storage.checkDelay = 0
+
+        throttler.release()
+        #expect(try await held.value.status == 200)
+        #expect(try await queued.value.status == 200)
+        try await server.stop()
+    }
+
+    /// A refused bomb gives back everything it reserved: the in-flight gauge, sampled after the
+    /// refusals, is 0, and a body as large as nearly the whole budget is still taken.
+    @Test func refusedBombsGiveBackTheirReservations() async throws {
+        let server = try await SentryTests.start {
+            $0.maxInflightBytes = 24 << 20
+            $0.maxDecompressedBytes = 8 << 20
+        }
+        var form = MultipartBody()
+        form.field("ProductName", "Bomb")
+        form.file("upload_file_minidump", [UInt8](repeating: 0, count: 16 << 20))
+        var dumpBomb = MultipartBody()
+        dumpBomb.field("ProductName", "Bomb")
+        dumpBomb.file("upload_file_minidump", Fixtures.bytes("compressed/zeros-64MiB.zst"))
+        let event = Array("{\"message\":\"".utf8) + [UInt8](repeating: 0x61, count: 16 << 20) + Array("\"}".utf8)
+        let bombs: [(path: String, headers: [(String, String)], body: [UInt8])] = [
+            ("/submit", [("Content-Type", form.contentType), ("Content-Encoding", "gzip")], Deflater.compress(form.finished.bytes)),
+            ("/submit", [("Content-Type", form.contentType), ("Content-Encoding", "zstd")], Zstd.compress(form.finished.bytes)),
+            ("/submit", [("Content-Type", dumpBomb.contentType)], dumpBomb.finished.bytes),
+            ("/api/42/store/", [SentryTests.auth, ("Content-Encoding", "gzip")], Deflater.compress(event)),
+        ]
+        for _ in 0..<2 {
+            for bomb in bombs {
+                let response = try await server.request(.POST, bomb.path, headers: bomb.headers, body: bomb.body)
+                #expect(response.status == 413, "\(bomb.path) \(bomb.headers): \(response.body)")
+            }
+        }
+        // A fresh sample (the sampler samples when started, then every 10 s): only lines from now.
+        let before = server.statsd.lines.count
+        server.collector.sampler.start()
+        var sampled: String?
+        for _ in 0..<250 where sampled == nil {
+            sampled = server.statsd.lines.dropFirst(before).first { $0.hasPrefix("breakwater.inflight.bytes:") }
+            if sampled == nil { try await Task.sleep(nanoseconds: 20_000_000) }
+        }
+        #expect(sampled == "breakwater.inflight.bytes:0|g")
+        // 23 MiB on the wire: taken only if the bombs left less than 1 MiB of the 24 MiB reserved.
+        var big = MultipartBody()
+        big.field("ProductName", "Big")
+        big.file("upload_file_minidump", [UInt8](repeating: 7, count: 23 << 20))
+        let id = try BreakpadIntakeTests.crashID(of: try await server.submit(big.finished))
+        #expect(server.captured[id]?.dumps.first?.bytes.readableBytes == 23 << 20)
         try await server.stop()
     }
 }
 
-/// Storage whose first save blocks until released (a hung backend holding the only worker).
-final class HangingStorage: CrashStorage, @unchecked Sendable {
+/// A throttler that holds every crash until released: it runs before a crash hands its CPU slot
+/// on (`WorkerPool.nowWaitingOnIO`), so a held crash keeps its worker's only slot.
+final class BlockingThrottler: Throttler, @unchecked Sendable {
     private let gate = DispatchSemaphore(value: 0)
     private let lock = NSLock()
-    private var started = false
+    private var count = 0
 
-    var entered: Bool { lock.withLock { started } }
+    /// Crashes that reached the throttler.
+    var entered: Int { lock.withLock { count } }
 
     func release() { gate.signal() }
 
-    func save(_ crash: StoredCrash) throws {
-        lock.withLock { started = true }
+    func throttle(_ crash: CrashReport) -> ThrottleDecision {
+        lock.withLock { count += 1 }
         gate.wait()
         gate.signal()
+        return ThrottleDecision(.accept, rule: "blocking")
+    }
+}
+
+/// Storage that keeps nothing and whose health check takes `checkDelay` seconds (a hung backend).
+final class SlowCheckStorage: CrashStorage, @unchecked Sendable {
+    private let lock = NSLock()
+    private var delay = 0.0
+    private var started = 0
+
+    var checkDelay: Double {
+        get { lock.withLock { delay } }
+        set { lock.withLock { delay = newValue } }
     }
 
-    func check() -> HealthStatus { .ok }
+    /// Checks begun while `checkDelay` was set.
+    var checksStarted: Int { lock.withLock { started } }
+
+    func save(_ crash: StoredCrash) throws {}
+
+    func check() -> HealthStatus {
+        let seconds = lock.withLock { () -> Double in
+            if delay > 0 { started += 1 }
+            return delay
+        }
+        if seconds > 0 { Thread.sleep(forTimeInterval: seconds) }
+        return .ok
+    }
+
     func crashIDs(onDate date: String) throws -> [String] { [] }
 }

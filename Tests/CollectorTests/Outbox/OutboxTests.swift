@@ -204,16 +204,31 @@ import Telemetry
         #expect(Outbox.list(directory: folder).first?.record.attempts == 6)
     }
 
+    /// `SPOOL_MAX_BYTES` between a small crash and a big one: with storage down the small crash
+    /// is kept in the outbox and acknowledged, the big one does not fit and is answered 503 with
+    /// `Retry-After`, the outbox saying why, and nothing of it left on disk.
     @Test func fullOutboxAnswers503() async throws {
         let storage = CapturingCrashStorage()
         storage.failing = true
-        let server = try await TestServer.start(configure: { $0.spoolDir = Self.temporaryFolder(); $0.spoolMaxBytes = 10_000; $0.saveBudget = 0.2 },
+        let folder = Self.temporaryFolder()
+        let server = try await TestServer.start(configure: { $0.spoolDir = folder; $0.spoolMaxBytes = 10_000; $0.saveBudget = 0.2 },
                                                 storage: storage)
-        let response = try await server.submit(Self.crashForm())
+        let big = Self.crashForm()
+        #expect(big.bytes.count > 20_000)
+        let small = try BreakpadIntakeTests.crashID(of: try await server.submit(Self.crashForm(Array("MDMP tiny".utf8))))
+        #expect(Self.files(folder, ".crash") == ["\(small).crash"])
+        #expect(server.auditLines().contains { $0["crash_id"] as? String == small && $0["outcome"] as? String == "spooled" })
+
+        let response = try await server.submit(big)
         #expect(response.status == 503)
         #expect(response.body == "Discarded=retry_later")
         #expect(response.headers.first(name: "Retry-After") != nil)
-        #expect(server.auditLines().contains { $0["outcome"] as? String == "retry_later" })
+        let refused = server.auditLines().filter { $0["outcome"] as? String == "retry_later" }
+        #expect(refused.count == 1 && refused.first?["reason"] as? String == "storage_unavailable", "\(refused)")
+        let refusedID = try #require(refused.first?["crash_id"] as? String)
+        #expect(server.logs.lines.contains { $0.contains("outbox full (SPOOL_MAX_BYTES)") && $0.contains(refusedID) })
+        #expect(Self.files(folder, ".crash") == ["\(small).crash"])
+        #expect(Outbox.list(directory: folder).map(\.record.crashID) == [small])
         try await server.stop()
     }
 

@@ -15,9 +15,24 @@ import Testing
         semaphore.wait(timeout: .now() + seconds) == .success
     }
 
+    /// Submits B, which holds the CPU slot until released, then C, and expects C not to run while
+    /// B holds it: a pool with `workers: 1` has exactly one slot. Returns B's release.
+    static func expectOneSlotLeft(_ pool: WorkerPool, sourceLocation: SourceLocation = #_sourceLocation) -> (release: DispatchSemaphore, cRan: DispatchSemaphore) {
+        let bRunning = DispatchSemaphore(value: 0), releaseB = DispatchSemaphore(value: 0), cRan = DispatchSemaphore(value: 0)
+        #expect(pool.trySubmit {
+            bRunning.signal()
+            _ = releaseB.wait(timeout: .now() + 10)
+        }, sourceLocation: sourceLocation)
+        #expect(Self.signalled(bRunning), sourceLocation: sourceLocation)
+        #expect(pool.trySubmit { cRan.signal() }, sourceLocation: sourceLocation)
+        #expect(!Self.signalled(cRan, within: 0.3), "a second crash ran on the CPU beside one holding the only slot",
+                sourceLocation: sourceLocation)
+        return (releaseB, cRan)
+    }
+
     @Test func aCrashWaitingOnIOHandsItsSlotToTheNext() {
         let pool = Self.pool(workers: 1)
-        let aWaiting = DispatchSemaphore(value: 0), releaseA = DispatchSemaphore(value: 0), bRan = DispatchSemaphore(value: 0)
+        let aWaiting = DispatchSemaphore(value: 0), releaseA = DispatchSemaphore(value: 0)
         #expect(pool.trySubmit {
             WorkerPool.nowWaitingOnIO()
             WorkerPool.nowWaitingOnIO()  // a second call gives back nothing more
@@ -25,8 +40,10 @@ import Testing
             _ = releaseA.wait(timeout: .now() + 10)
         })
         #expect(Self.signalled(aWaiting))
-        #expect(pool.trySubmit { bRan.signal() })
-        #expect(Self.signalled(bRan), "the second crash ran while the first waited on I/O")
+        // A gave back its one slot, once: the next crash runs while A waits (B), and only one.
+        let (releaseB, cRan) = Self.expectOneSlotLeft(pool)
+        releaseB.signal()
+        #expect(Self.signalled(cRan))
         releaseA.signal()
         #expect(pool.drain(until: Date() + 5))
         #expect(pool.inFlight == 0)
@@ -76,6 +93,18 @@ import Testing
         let ran = DispatchSemaphore(value: 0)
         for _ in 0..<3 { #expect(pool.trySubmit { ran.signal() }) }
         for _ in 0..<3 { #expect(Self.signalled(ran)) }
+        // Neither that call nor one made off the pool while a crash holds the slot frees a slot.
+        let bRunning = DispatchSemaphore(value: 0), releaseB = DispatchSemaphore(value: 0), cRan = DispatchSemaphore(value: 0)
+        #expect(pool.trySubmit {
+            bRunning.signal()
+            _ = releaseB.wait(timeout: .now() + 10)
+        })
+        #expect(Self.signalled(bRunning))
+        WorkerPool.nowWaitingOnIO()
+        #expect(pool.trySubmit { cRan.signal() })
+        #expect(!Self.signalled(cRan, within: 0.3), "a call off the pool freed the only CPU slot")
+        releaseB.signal()
+        #expect(Self.signalled(cRan))
         #expect(pool.drain(until: Date() + 5))
         #expect(!pool.trySubmit {})
     }

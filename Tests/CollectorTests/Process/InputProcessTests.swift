@@ -61,6 +61,8 @@ import Testing
         #expect(statuses.count == 48)
         #expect(statuses.allSatisfy { $0 == 200 || $0 == 503 }, "\(statuses)")
         #expect(statuses.contains(200))
+        // 16 near-limit bombs at once need about 4 × the budget: some must be refused for memory.
+        #expect(statuses.contains(503))
         #expect(peak < inflight + Self.memoryOverhead, "peak \(peak >> 20) MiB")
         print("bombs: \(statuses.filter { $0 == 200 }.count) × 200, \(statuses.filter { $0 == 503 }.count) × 503, peak RSS \(peak >> 20) MiB")
         let lines = Self.logLines((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")

@@ -37,16 +37,27 @@ final class RawConnection {
 
     /// Reads until the server closes or `timeout` passes; returns what arrived.
     func readAll(timeout: Double) -> String {
+        readUntilClosed(timeout: timeout).text
+    }
+
+    /// Reads until the server closes or `timeout` passes: what arrived, and whether the server
+    /// closed the connection (end of stream, or a reset) within `timeout`.
+    func readUntilClosed(timeout: Double) -> (text: String, closed: Bool) {
         var tv = timeval(tv_sec: 0, tv_usec: 100_000)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
         var out: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 65536)
         let end = Date().addingTimeInterval(timeout)
+        var closed = false
         while Date() < end {
             let n = recv(fd, &buffer, buffer.count, 0)
-            if n > 0 { out += buffer[0..<n] } else if n == 0 { break }
+            if n > 0 { out += buffer[0..<n]; continue }
+            if n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+                closed = true
+                break
+            }
         }
-        return String(decoding: out, as: UTF8.self)
+        return (String(decoding: out, as: UTF8.self), closed)
     }
 
     /// A request head with the given body length claim.
