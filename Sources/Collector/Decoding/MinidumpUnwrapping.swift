@@ -11,7 +11,7 @@ extension DecodeLimits {
         var bytes = bytes
         // A compressed nested body holding a compressed dump is the deepest wrapping seen; no loops.
         for _ in 0..<4 {
-            if bytes.readableBytesView.starts(with: Self.minidumpMagic) { break }
+            if Self.isMinidump(bytes) { break }
             if let compression = Compression.sniff(bytes) {
                 bytes = try decompress(bytes, compression, memory: memory, badReason: "bad_dump_compression")
                 notes.append("Decompressed \(name) (\(compression.rawValue)).")
@@ -25,7 +25,15 @@ extension DecodeLimits {
         return bytes
     }
 
-    static let minidumpMagic = Array("MDMP".utf8)
+    /// Whether `bytes` start with a minidump's signature: `MDMP`, or `PMDM` as a big-endian
+    /// writer leaves it (Relay takes both).
+    static func isMinidump(_ bytes: ByteBuffer) -> Bool {
+        let view = bytes.readableBytesView
+        return view.starts(with: minidumpMagic) || view.starts(with: bigEndianMinidumpMagic)
+    }
+
+    private static let minidumpMagic = Array("MDMP".utf8)
+    private static let bigEndianMinidumpMagic = Array("PMDM".utf8)
 
     /// The dump part of a body that is itself multipart (`--<boundary>` CRLF first): the part
     /// named `upload_file_minidump…`, else the first with a file name. Nil when it is not one.

@@ -36,8 +36,8 @@ public struct SentryEndpoint: Sendable {
         })
     }
 
-    func authorize(_ request: CollectorRequest) throws -> SentryAuth {
-        try SentryAuth.authorize(request, projectKeys: projectKeys)
+    func authorize(_ request: CollectorRequest, envelopeDSN: String? = nil) throws -> SentryAuth {
+        try SentryAuth.authorize(request, projectKeys: projectKeys, envelopeDSN: envelopeDSN)
     }
 
     /// The body without its `Content-Encoding` (gzip, deflate, br, zstd), and whether it had one.

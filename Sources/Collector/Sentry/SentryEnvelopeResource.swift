@@ -43,9 +43,14 @@ public struct SentryEnvelopeResource: Sendable {
     }
 
     private func parse(_ request: CollectorRequest) throws -> Parsed {
-        let auth = try sentry.authorize(request)
+        // Without a key in the request, the envelope's `dsn` header may carry it (as Relay reads it).
+        var requestAuth: SentryAuth?
+        do {
+            requestAuth = try sentry.authorize(request)
+        } catch let error as Malformed where error.reason == "missing_auth" {}
         let (body, compressed) = try sentry.decodedBody(request)
         let envelope = try SentryEnvelope.parse(body, maxItems: sentry.limits.maxParts, limits: sentry.limits, memory: request.memory)
+        let auth = try requestAuth ?? sentry.authorize(request, envelopeDSN: envelope.headers["dsn"]?.stringValue)
         var parsed = Parsed(auth: auth, envelope: envelope, compressed: compressed, event: nil, attachments: [], ignored: [],
                             hasMinidump: false)
         for item in envelope.items {
@@ -76,7 +81,7 @@ public struct SentryEnvelopeResource: Sendable {
             if item.headers["attachment_type"]?.stringValue == "event.minidump" {
                 let dump = try sentry.limits.unwrappedMinidump(item.payload, name: "upload_file_minidump", memory: request.memory,
                                                                notes: &crash.collectorNotes)
-                guard dump.readableBytesView.starts(with: DecodeLimits.minidumpMagic) else { throw Malformed("invalid_minidump") }
+                guard DecodeLimits.isMinidump(dump) else { throw Malformed("invalid_minidump") }
                 try DumpNames.add(dump, named: "upload_file_minidump", to: &crash)
             } else {
                 try DumpNames.add(item.payload, named: item.headers["filename"]?.stringValue ?? "attachment", to: &crash)

@@ -29,7 +29,7 @@ public struct SentryMinidumpResource: Sendable {
                 upload.dumps = [CrashDump(name: "upload_file_minidump", bytes: dump)]
             }
             guard let dump = upload.dumps.first(where: { $0.name == "upload_file_minidump" }) else { throw Malformed("missing_minidump") }
-            guard dump.bytes.readableBytesView.starts(with: DecodeLimits.minidumpMagic) else { throw Malformed("invalid_minidump") }
+            guard DecodeLimits.isMinidump(dump.bytes) else { throw Malformed("invalid_minidump") }
             let event = try Self.event(from: upload.annotations, limits: sentry.limits, memory: request.memory)
             var crash = SentryEventReport(event: event, eventJSON: event.isEmpty ? nil : ByteBuffer(string: JSONValue.object(event).serialized()),
                                           auth: auth, product: sentry.products[auth.project], annotations: upload.annotations,

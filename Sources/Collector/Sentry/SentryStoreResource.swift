@@ -27,6 +27,10 @@ public struct SentryStoreResource: Sendable {
                 body = try sentry.limits.decompress(body, .gzipOrZlib, memory: request.memory, badReason: "bad_deflate")
                 compressed = true
             }
+            if PythonJSON.isPythonClient(auth.client) {
+                try request.memory.reserve(body.readableBytes)
+                if let translated = PythonJSON.nonFiniteAsNull(body) { body = ByteBuffer(bytes: translated) }
+            }
             return SentryEventReport(event: try sentry.event(body, memory: request.memory), eventJSON: body, auth: auth,
                                      product: sentry.products[auth.project], dumps: [], request: request,
                                      payloadKind: "sentry_store", compressed: compressed)

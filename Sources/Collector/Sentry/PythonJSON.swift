@@ -1,0 +1,52 @@
+import NIOCore
+
+/// JSON as Python's `json` module writes it by default: `NaN`, `Infinity` and `-Infinity` for
+/// floats JSON cannot hold. Relay reads them as `null` from the Python SDKs (`json_forensics`);
+/// a strict parse would refuse the whole event.
+enum PythonJSON {
+    /// Whether `client` (`sentry_client`) is a Python SDK: raven-python, or sentry-python, which
+    /// names itself `sentry.python`.
+    static func isPythonClient(_ client: String?) -> Bool {
+        guard let client else { return false }
+        return client.hasPrefix("raven-python/") || client.hasPrefix("sentry-python/") || client.hasPrefix("sentry.python/")
+    }
+
+    /// `body` with every `NaN`, `Infinity` and `-Infinity` outside strings written as `null`, or
+    /// nil when it has none.
+    static func nonFiniteAsNull(_ body: ByteBuffer) -> [UInt8]? {
+        body.withUnsafeReadableBytes { bytes -> [UInt8]? in
+            var out: [UInt8] = []
+            var copied = 0
+            var inString = false, escaped = false
+            var i = 0
+            while i < bytes.count {
+                let byte = bytes[i]
+                if inString {
+                    if escaped {
+                        escaped = false
+                    } else if byte == UInt8(ascii: "\\") {
+                        escaped = true
+                    } else if byte == UInt8(ascii: "\"") {
+                        inString = false
+                    }
+                } else if byte == UInt8(ascii: "\"") {
+                    inString = true
+                } else if byte == UInt8(ascii: "N") || byte == UInt8(ascii: "I") || byte == UInt8(ascii: "-"),
+                          let token = tokens.first(where: { bytes[i...].starts(with: $0) }) {
+                    if out.isEmpty { out.reserveCapacity(bytes.count) }
+                    out += bytes[copied..<i]
+                    out += null
+                    i += token.count
+                    copied = i
+                    continue
+                }
+                i += 1
+            }
+            guard copied > 0 else { return nil }
+            return out + bytes[copied...]
+        }
+    }
+
+    private static let tokens = ["NaN", "Infinity", "-Infinity"].map { Array($0.utf8) }
+    private static let null = Array("null".utf8)
+}
