@@ -1,8 +1,8 @@
 import CoreMetrics
 import Prometheus
 
-/// The Prometheus backend: swift-prometheus's `PrometheusMetricsFactory` behind one naming rule that
-/// turns catalog names into Prometheus names:
+/// The Prometheus backend: swift-prometheus's registry, with each catalog metric's help text as
+/// its `# HELP` line, behind one naming rule that turns catalog names into Prometheus names:
 ///
 ///     breakwater_ + name with every "." replaced by "_", then by kind:
 ///     counter + "_total", timer + "_seconds" (a histogram in seconds), gauge and histogram as is.
@@ -45,17 +45,27 @@ public struct PrometheusNaming: MetricsFactory {
     /// The Prometheus text exposition of everything recorded so far.
     public func exposition() -> String { registry.emitToString() }
 
+    /// The catalog's help text by catalog name (empty for a metric some library made).
+    private static let help = Dictionary(MetricCatalog.all.map { ($0.name, $0.help) }) { first, _ in first }
+
+    private static func descriptor(_ label: String, kind: MetricCatalog.Kind) -> MetricNameDescriptor {
+        MetricNameDescriptor(metricName: name(label, kind: kind), unitName: "", helpText: help[label] ?? "")
+    }
+
     public func makeCounter(label: String, dimensions: [(String, String)]) -> CounterHandler {
-        factory.makeCounter(label: Self.name(label, kind: .counter), dimensions: dimensions)
+        registry.makeCounter(descriptor: Self.descriptor(label, kind: .counter), labels: dimensions)
     }
 
     public func makeRecorder(label: String, dimensions: [(String, String)], aggregate: Bool) -> RecorderHandler {
-        factory.makeRecorder(label: Self.name(label, kind: aggregate ? .histogram : .gauge), dimensions: dimensions,
-                             aggregate: aggregate)
+        guard aggregate else { return registry.makeGauge(descriptor: Self.descriptor(label, kind: .gauge), labels: dimensions) }
+        let descriptor = Self.descriptor(label, kind: .histogram)
+        return registry.makeValueHistogram(descriptor: descriptor, labels: dimensions,
+                                           buckets: factory.valueHistogramBuckets[descriptor.name] ?? factory.defaultValueHistogramBuckets)
     }
 
     public func makeTimer(label: String, dimensions: [(String, String)]) -> TimerHandler {
-        factory.makeTimer(label: Self.name(label, kind: .timer), dimensions: dimensions)
+        registry.makeDurationHistogram(descriptor: Self.descriptor(label, kind: .timer), labels: dimensions,
+                                       buckets: factory.defaultDurationHistogramBuckets)
     }
 
     public func destroyCounter(_ handler: CounterHandler) { factory.destroyCounter(handler) }

@@ -42,11 +42,21 @@ import Telemetry
         ] {
             #expect(text.contains(line + "\n"), "missing \(line)")
         }
-        // Metrics without tags are exposed from the start, at zero when nothing happened.
+        // Metrics without tags are exposed from the start, at zero when nothing happened, each with
+        // its catalog help text.
         for entry in MetricCatalog.all where entry.tags.isEmpty {
             let name = PrometheusNaming.name(entry.name, kind: entry.kind)
             #expect(text.contains("# TYPE \(name) "), "\(name) not exposed")
+            #expect(text.contains("# HELP \(name) \(entry.help)\n"), "\(name) has no help line")
         }
+        #expect(text.contains("# HELP breakwater_incoming_crash_total Crash reports that reached the pipeline.\n"))
+        // promtool's linter: valid exposition, and no family without help.
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("metrics-\(UUID().uuidString).txt")
+        try Data(text.utf8).write(to: file)
+        defer { try? FileManager.default.removeItem(at: file) }
+        let promtool = try #require(Tools.which("promtool"), "promtool missing: apt-get install prometheus (scripts/test does)")
+        let check = try Tools.run("/bin/sh", ["-c", "\"$0\" check metrics < \"$1\"", promtool, file.path])
+        #expect(check.status == 0 && !check.output.contains("no help text"), "\(check.output)")
         #expect(text.contains("breakwater_spool_size 0.0\n"))
         // The same calls reached statsd (summed between flushes).
         #expect(await server.statsd.waitForCount("breakwater.incoming_crash", tags: "endpoint:breakpad", atLeast: 2) == 2)
