@@ -146,8 +146,7 @@ public final class OutboxMover: Sendable {
         }
         gate.reset()
         saver.storageRecovered()
-        telemetry.count(MetricCatalog.saveCrash, ("result", "success"))
-        telemetry.count(MetricCatalog.savedBytes, by: crash.storedBytes)
+        saver.countSaved(crash)
         return true
     }
 
@@ -164,7 +163,7 @@ public final class OutboxMover: Sendable {
         }
         gate.reset()
         publisher.queueRecovered()
-        telemetry.count(MetricCatalog.publishCrash, ("result", "success"))
+        publisher.countPublished()
         return nil
     }
 
@@ -173,10 +172,8 @@ public final class OutboxMover: Sendable {
     /// the rest wait their turn.
     private func publish(_ records: [OutboxRecord], gate: inout Gate) {
         let (published, failure) = publisher.queue.publish(batch: records.map(\.crashID))
-        for record in records.prefix(published) {
-            telemetry.count(MetricCatalog.publishCrash, ("result", "success"))
-            finish(record, "outbox crash ID queued")
-        }
+        publisher.countPublished(published)
+        for record in records.prefix(published) { finish(record, "outbox crash ID queued") }
         guard let failure else {
             gate.reset()
             publisher.queueRecovered()

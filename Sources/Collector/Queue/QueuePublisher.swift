@@ -43,7 +43,7 @@ public final class QueuePublisher: Sendable {
             while true {
                 do {
                     try queue.publish(crashID)
-                    telemetry.count(MetricCatalog.publishCrash, ("result", "success"))
+                    countPublished()
                     return true
                 } catch {
                     let remaining = deadline.timeIntervalSinceNow
@@ -60,6 +60,11 @@ public final class QueuePublisher: Sendable {
                 }
             }
         }
+    }
+
+    /// Publishes succeeded: counted when the queue puts IDs anywhere (not the null queue).
+    func countPublished(_ count: Int = 1) {
+        if queue.queues { telemetry.count(MetricCatalog.publishCrash, ("result", "success"), by: count) }
     }
 
     /// The broker took an ID again (the mover published one): stop holding back.

@@ -54,6 +54,14 @@ public final class CrashSaver: Sendable {
     /// Storage answered again (the mover stored a crash): stop skipping saves.
     public func storageRecovered() { outageUntil.withLockedValue { $0 = 0 } }
 
+    /// A save succeeded: counted when the storage keeps crashes (the null storage keeps none, and
+    /// dashboards must not show it storing).
+    func countSaved(_ crash: StoredCrash) {
+        guard storage.keeps else { return }
+        telemetry.count(MetricCatalog.saveCrash, ("result", "success"))
+        telemetry.count(MetricCatalog.savedBytes, by: crash.storedBytes)
+    }
+
     private func saveWithinBudget(_ crash: StoredCrash) -> Bool {
         telemetry.timed(MetricCatalog.storeTime) {
             let start = MonotonicClock.now()
@@ -62,8 +70,7 @@ public final class CrashSaver: Sendable {
             while true {
                 do {
                     try storage.save(crash)
-                    telemetry.count(MetricCatalog.saveCrash, ("result", "success"))
-                    telemetry.count(MetricCatalog.savedBytes, by: crash.storedBytes)
+                    countSaved(crash)
                     return true
                 } catch {
                     let pause = backoff / 2 + Double.random(in: 0...(backoff / 2))

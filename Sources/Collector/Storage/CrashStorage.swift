@@ -36,10 +36,14 @@ public protocol CrashStorage: Sendable {
     /// Whether `save` waits on a disk or a network (true unless the backend says otherwise): the
     /// worker pool then lets the next crash use the CPU meanwhile (`WorkerPool.nowWaitingOnIO`).
     var waitsOnIO: Bool { get }
+    /// Whether a successful `save` keeps the crash anywhere (false for the null storage), so
+    /// `save_crash` never counts a success, nor `save_crash.bytes` bytes, that were kept nowhere.
+    var keeps: Bool { get }
 }
 
 extension CrashStorage {
     public var waitsOnIO: Bool { true }
+    public var keeps: Bool { true }
 }
 
 /// The storage key layout Socorro's processors read (DESIGN.md, "Storage keys").

@@ -16,4 +16,5 @@ public struct NullCrashStorage: CrashStorage {
 
     /// A log line is no wait worth a thread hop (handing the CPU slot on doubled a small crash's CPU).
     public var waitsOnIO: Bool { false }
+    public var keeps: Bool { false }
 }

@@ -63,6 +63,22 @@ import Telemetry
         try await server.stop()
     }
 
+    /// The null storage and queue keep nothing: no success is counted, so a collector left on its
+    /// defaults by mistake does not look like one storing and queueing on the dashboards.
+    @Test func nullBackendsCountNoSuccess() async throws {
+        let server = try await TestServer.start(storage: NullCrashStorage(), queue: NullCrashQueue())
+        var form = MultipartBody()
+        form.field("ProductName", "Test")
+        _ = try BreakpadIntakeTests.crashID(of: try await server.submit(form.finished))
+        #expect(await server.statsd.waitForCount("breakwater.incoming_crash", tags: "endpoint:breakpad", atLeast: 1) == 1)
+        let text = try await server.request(.GET, "/metrics").body
+        #expect(!text.contains(#"breakwater_save_crash_total{result="success"}"#))
+        #expect(!text.contains(#"breakwater_publish_crash_total{result="success"}"#))
+        #expect(text.contains("breakwater_save_crash_bytes_total 0\n"), "\(text)")
+        #expect(server.statsd.counted("breakwater.save_crash", tags: "result:success") == 0)
+        try await server.stop()
+    }
+
     /// swift-prometheus stops the process when one name is used with two label sets, so every
     /// Telemetry call in Sources must name a catalog metric with exactly its catalog tags.
     @Test func everyTelemetryCallUsesCatalogTags() throws {
