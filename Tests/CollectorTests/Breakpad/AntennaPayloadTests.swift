@@ -9,63 +9,62 @@ import Testing
         (raw["metadata"] as? [String: Any])?["collector_notes"] as? [String] ?? []
     }
 
-    @Test func textThatIsNotUTF8IsLeftOutWithANote() async throws {
+    /// Submits the form `build` makes to a new server: the crash stored and its raw crash.
+    static func store(_ build: (inout MultipartBody) -> Void) async throws -> (crash: StoredCrash, raw: [String: Any]) {
         let server = try await TestServer.start()
         var form = MultipartBody()
-        form.field("ProductName", "Firefox")
-        form.part(headers: "Content-Disposition: form-data; name=\"Comments\"", body: [0x46, 0xff, 0xfe, 0x46])
+        build(&form)
         let id = try BreakpadIntakeTests.crashID(of: try await server.submit(form.finished))
-        let raw = try #require(server.captured.rawCrash(id))
+        let stored = (try #require(server.captured[id]), try #require(server.captured.rawCrash(id)))
+        try await server.stop()
+        return stored
+    }
+
+    @Test func textThatIsNotUTF8IsLeftOutWithANote() async throws {
+        let (_, raw) = try await Self.store { form in
+            form.field("ProductName", "Firefox")
+            form.part(headers: "Content-Disposition: form-data; name=\"Comments\"", body: [0x46, 0xff, 0xfe, 0x46])
+        }
         #expect(raw["ProductName"] as? String == "Firefox")
         #expect(raw["Comments"] == nil)
         #expect(Self.notes(raw) == ["extract payload text part exception: invalid text or charset: utf-8"])
-        try await server.stop()
     }
 
     @Test func aPartWithoutANameIsSkipped() async throws {
-        let server = try await TestServer.start()
-        var form = MultipartBody()
-        form.field("ProductName", "Firefox")
-        form.part(headers: "Content-Disposition: form-data", body: Array("junk".utf8))
-        form.part(headers: "Content-Disposition: form-data; filename=\"x.dmp\"\r\nContent-Type: application/octet-stream",
-                  body: Fixtures.bytes("test.dmp"))
-        let id = try BreakpadIntakeTests.crashID(of: try await server.submit(form.finished))
-        let raw = try #require(server.captured.rawCrash(id))
+        let (crash, raw) = try await Self.store { form in
+            form.field("ProductName", "Firefox")
+            form.part(headers: "Content-Disposition: form-data", body: Array("junk".utf8))
+            form.part(headers: "Content-Disposition: form-data; filename=\"x.dmp\"\r\nContent-Type: application/octet-stream",
+                      body: Fixtures.bytes("test.dmp"))
+        }
         #expect(raw.keys.sorted() == ["ProductName", "metadata", "submitted_timestamp", "uuid", "version"])
-        #expect(server.captured[id]?.dumpNames == [])
-        try await server.stop()
+        #expect(crash.dumpNames == [])
     }
 
     /// Antenna's JSON part replaces the annotations read before it; later text parts add to it.
     @Test func aJSONPartReplacesEarlierTextAnnotationsWithANote() async throws {
-        let server = try await TestServer.start()
-        var form = MultipartBody()
-        form.field("Before", "dropped")
-        form.json("extra", #"{"ProductName":"Firefox","Version":"140.0"}"#)
-        form.field("After", "kept")
-        let id = try BreakpadIntakeTests.crashID(of: try await server.submit(form.finished))
-        let raw = try #require(server.captured.rawCrash(id))
+        let (_, raw) = try await Self.store { form in
+            form.field("Before", "dropped")
+            form.json("extra", #"{"ProductName":"Firefox","Version":"140.0"}"#)
+            form.field("After", "kept")
+        }
         #expect(raw["Before"] == nil && raw["After"] as? String == "kept" && raw["ProductName"] as? String == "Firefox")
         #expect(Self.notes(raw) == ["includes annotations in both json-encoded extra and formdata parts"])
-        try await server.stop()
     }
 
     /// A dump part of another type is noted, with the sanitized name and a bounded type.
     @Test func aDumpOfAnotherContentTypeIsNoted() async throws {
-        let server = try await TestServer.start()
-        var form = MultipartBody()
-        form.field("ProductName", "Firefox")
-        form.part(headers: "Content-Disposition: form-data; name=\"upload_file_minidump\"; filename=\"a.dmp\"",
-                  body: Fixtures.bytes("test.dmp"))
-        form.part(headers: "Content-Disposition: form-data; name=\"memory/report\"; filename=\"m\"\r\nContent-Type: application/x-" +
-                  String(repeating: "z", count: 500), body: Array("{}".utf8))
-        let id = try BreakpadIntakeTests.crashID(of: try await server.submit(form.finished))
-        let raw = try #require(server.captured.rawCrash(id))
+        let (_, raw) = try await Self.store { form in
+            form.field("ProductName", "Firefox")
+            form.part(headers: "Content-Disposition: form-data; name=\"upload_file_minidump\"; filename=\"a.dmp\"",
+                      body: Fixtures.bytes("test.dmp"))
+            form.part(headers: "Content-Disposition: form-data; name=\"memory/report\"; filename=\"m\"\r\nContent-Type: application/x-" +
+                      String(repeating: "z", count: 500), body: Array("{}".utf8))
+        }
         let notes = Self.notes(raw)
         #expect(notes.count == 2)
         #expect(notes.first == "unknown content type: upload_file_minidump text/plain")
         #expect(notes.last == "unknown content type: memoryreport application/x-" + String(repeating: "z", count: 86))
-        try await server.stop()
     }
 
     /// `dump_names` as stored is sorted, as Antenna writes it, whatever order the parts came in.
