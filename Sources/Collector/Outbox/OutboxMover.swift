@@ -4,15 +4,18 @@ import Logging
 import Synchronization
 import Telemetry
 
-/// The one worker of the outbox: takes whatever record is due, oldest first, and moves it on
-/// (store, then publish). Each record keeps its own attempt count and next-attempt time, so one
-/// failing record never delays the others. When an attempt fails and the backend's own check
-/// fails too, the backend is down: the mover stops trying that kind of work for a while (its own
-/// backoff) instead of trying every record in turn, and the failure neither counts toward the
-/// record's quarantine nor delays it once the backend is back. Only this thread works records; `stop` lets it finish the one in hand and joins it.
+/// The workers of the outbox: two lanes, one storing crashes (and publishing each at once once
+/// stored), one publishing the IDs of crashes already stored, so that a storage that hangs never
+/// holds up IDs waiting only for the queue. Each lane takes whatever record of its kind is due,
+/// oldest first; a record taken is busy, so only one lane ever works it. Each record keeps its own
+/// attempt count and next-attempt time, so one failing record never delays the others. When an
+/// attempt fails and the backend's own check fails too, the backend is down: the lane stops trying
+/// that kind of work for a while (its own backoff) instead of trying every record in turn, and the
+/// failure neither counts toward the record's quarantine nor delays it once the backend is back.
+/// `stop` lets each lane finish the record in hand and joins them.
 ///
-/// It runs as one long work item on its own dispatch queue, waiting on a semaphore between
-/// records, and is joined through a dispatch group.
+/// Each lane runs as one long work item on its own dispatch queue, waiting on a semaphore between
+/// records, and both are joined through a dispatch group.
 public final class OutboxMover: Sendable {
     private let outbox: Outbox
     private let saver: CrashSaver
@@ -21,7 +24,9 @@ public final class OutboxMover: Sendable {
     private let logger: Logger
     /// Seconds between scans of the folder for records put back by `breakwater spool retry`.
     private let rescanInterval: Double
-    private let wake = DispatchSemaphore(value: 0)
+    /// What a lane works: records to store, or records only waiting to be published.
+    private enum Lane: Int, CaseIterable { case store, publish }
+    private let wakes = Lane.allCases.map { _ in DispatchSemaphore(value: 0) }
     private let done = DispatchGroup()
     private let stopping = Mutex(false)
 
@@ -44,13 +49,15 @@ public final class OutboxMover: Sendable {
             logger.warning("outbox loaded", metadata: ["to_store": "\(summary.toStore)", "to_publish": "\(summary.toPublish)",
                                                        "quarantined": "\(summary.quarantined)"])
         }
-        DispatchQueue(label: "breakwater.outbox-mover").async(group: done) { [self] in run() }
+        for lane in Lane.allCases {
+            DispatchQueue(label: "breakwater.outbox-\(lane)").async(group: done) { [self] in run(lane) }
+        }
     }
 
     /// Takes no new record from now on (shutdown has begun); the one in hand goes on.
     public func finishCurrent() {
         stopping.withLock { $0 = true }
-        wake.signal()
+        for wake in wakes { wake.signal() }
     }
 
     /// Lets the record in hand finish until `deadline`, then lets go of the folder. What is left
@@ -71,27 +78,30 @@ public final class OutboxMover: Sendable {
     /// Monotonic seconds, for gates and scans (record times are wall-clock: they survive restarts).
     private static var clock: Double { Double(MonotonicClock.now()) / 1e9 }
 
-    private func run() {
+    private func run(_ lane: Lane) {
         var storageGate = Gate(), queueGate = Gate()
         var nextRescan = Self.clock + rescanInterval
         while !isStopping {
             let now = Self.clock
-            if now >= nextRescan {
+            // The store lane also looks for records put back in the folder.
+            if lane == .store, now >= nextRescan {
                 outbox.rescan()
                 nextRescan = now + rescanInterval
             }
-            if let record = outbox.takeDue(now: Date().timeIntervalSince1970, store: storageGate.isOpen(now),
-                                           publish: queueGate.isOpen(now)) {
+            let store = lane == .store && storageGate.isOpen(now), publish = lane == .publish && queueGate.isOpen(now)
+            if let record = outbox.takeDue(now: Date().timeIntervalSince1970, store: store, publish: publish) {
                 work(record, storageGate: &storageGate, queueGate: &queueGate)
                 continue
             }
-            // Nothing due: sleep until the next record or gate is due, a scan, or `stop`.
-            var wait = nextRescan - now
-            if let next = outbox.nextAttemptTime(store: storageGate.isOpen(now), publish: queueGate.isOpen(now)) {
+            // Nothing due: sleep until the next record or gate is due, a scan, new records (the
+            // other lane and the pipeline add them), or `stop`.
+            var wait = lane == .store ? nextRescan - now : rescanInterval
+            if let next = outbox.nextAttemptTime(store: store, publish: publish) {
                 wait = min(wait, next - Date().timeIntervalSince1970)
             }
-            for gate in [storageGate, queueGate] where !gate.isOpen(now) { wait = min(wait, gate.until - now) }
-            _ = wake.wait(timeout: .now() + max(0.01, min(wait, rescanInterval)))
+            let gate = lane == .store ? storageGate : queueGate
+            if !gate.isOpen(now) { wait = min(wait, gate.until - now) }
+            _ = wakes[lane.rawValue].wait(timeout: .now() + max(0.01, min(wait, rescanInterval)))
         }
     }
 
