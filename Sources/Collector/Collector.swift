@@ -116,8 +116,6 @@ public final class Collector: Sendable {
         let deadline = deadline ?? Date().addingTimeInterval(config.shutdownDeadline)
         logger.info("shutting down", metadata: ["in_flight": .stringConvertible(pool.inFlight)])
         await server.stopAccepting()
-        // The mover takes no new record while requests drain: its backends may hang.
-        mover?.finishCurrent()
         let answered = active.wait(until: deadline)
         let drained = pool.drain(until: deadline) && answered
         // The mover finishes the record in hand within the deadline; the rest waits for the next start.

@@ -38,39 +38,40 @@ public struct BreakpadDecoder: Sendable {
 
         var report = CrashReport(payloadKind: formPayloadKind, payloadCompressed: compressed,
                                  payloadSize: request.body.readableBytes, userAgent: request.header("User-Agent") ?? "")
+        var tally = FormTally()
         if urlencoded {
             try URLEncodedForm.forEachField(in: body, maxParts: limits.maxParts, maxValueBytes: limits.maxAnnotationBytes) {
+                tally.textBytes += $0.utf8.count + $1.utf8.count
                 try addAnnotation($0, .string($1), to: &report)
             }
         } else {
             let parts = try MultipartForm.parse(body, boundary: boundary, maxParts: limits.maxParts)
             // Most parts are annotations: one allocation instead of regrowing and rehashing.
             report.annotations.reserveCapacity(min(parts.count, limits.maxAnnotations))
-            var encodings = AnnotationEncodings()
             for part in parts {
-                try add(part, to: &report, memory: request.memory, encodings: &encodings)
+                try add(part, to: &report, memory: request.memory, tally: &tally)
             }
-            if encodings.json && encodings.form {
+            if tally.json && tally.textBytes > 0 {
                 report.collectorNotes.append("includes annotations in both json-encoded extra and formdata parts")
             }
         }
         guard !report.annotations.isEmpty || !requiresAnnotations else { throw Malformed("no_annotations") }
         limits.redact(&report.annotations, notes: &report.collectorNotes)
-        try limits.reserveRawCrash(of: report.annotations, memory: request.memory)
+        try limits.reserveRawCrash(textBytes: tally.textBytes, memory: request.memory)
         return report
     }
 
-    /// Which kinds of annotation parts a form had: Antenna notes a crash that has both.
-    private struct AnnotationEncodings {
+    /// What a form's annotation parts were: whether one was JSON (Antenna notes a crash with
+    /// both kinds), and the bytes of the text ones (names and values), whose raw crash is reserved.
+    private struct FormTally {
         var json = false
-        var form = false
+        var textBytes = 0
     }
 
     /// One part, as Antenna's `extract_payload` reads it: a part without a name is skipped, a JSON
     /// part replaces the annotations read so far, a text part that is not UTF-8 is left out with
     /// a note (the crash is kept: a client answered 400 never sends it again).
-    private func add(_ part: FormPart, to report: inout CrashReport, memory: MemoryLease,
-                     encodings: inout AnnotationEncodings) throws {
+    private func add(_ part: FormPart, to report: inout CrashReport, memory: MemoryLease, tally: inout FormTally) throws {
         guard !part.name.isEmpty else { return }
         let type = part.contentType?.lowercased() ?? ""
         if type.hasPrefix("application/json") {
@@ -79,7 +80,7 @@ public struct BreakpadDecoder: Sendable {
             report.annotations.removeAll(keepingCapacity: true)
             for (name, value) in fields { try addAnnotation(name, value, to: &report) }
             report.payloadKind = "json"
-            encodings.json = true
+            tally.json = true
         } else if part.filename != nil || !(type.isEmpty || type.hasPrefix("text/")) {
             // The sanitized name, also in collector notes: the client's is up to a part header long.
             let name = try DumpNames.sanitized(part.name)
@@ -92,7 +93,7 @@ public struct BreakpadDecoder: Sendable {
             }
             try DumpNames.add(bytes, named: name, to: &report)
         } else {
-            encodings.form = true
+            tally.textBytes += part.name.utf8.count + part.body.readableBytes
             guard let text = part.body.withUnsafeReadableBytes(UTF8Text.string) else {
                 report.collectorNotes.append("extract payload text part exception: invalid text or charset: utf-8")
                 return

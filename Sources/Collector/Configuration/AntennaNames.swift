@@ -50,14 +50,15 @@ enum AntennaNames {
 
     /// The environment with Antenna's variables turned into Breakwater's where Breakwater's are
     /// unset (Breakwater's name wins), and for each variable set that way, the Antenna name.
-    /// An environment written for Antenna (one of its `CRASHMOVER_*` or `BREAKPAD_*` variables set)
-    /// gets Antenna's default throttle rules, Mozilla's, when it names none: with Breakwater's own
-    /// default, the null throttler, it would silently start keeping every crash.
+    /// An environment written for Antenna (one of the `CRASHMOVER_*` or `BREAKPAD_*` variables
+    /// above set) gets Antenna's default throttle rules, Mozilla's, when it names none: with the
+    /// repository's config file, the null throttler, it would silently start keeping every crash.
+    /// A config file of the operator's own (`BREAKWATER_CONFIG`) says what it wants, and wins.
     static func apply(to environment: [String: String]) throws -> (environment: [String: String], sources: [String: String]) {
         var env = environment
         var sources: [String: String] = [:]
         var antennaEnvironment = environment
-        if antennaEnvironment["BREAKPAD_THROTTLER_RULES"] == nil,
+        if antennaEnvironment["BREAKPAD_THROTTLER_RULES"] == nil, environment["BREAKWATER_CONFIG"] == nil,
            mappings.contains(where: { ($0.antenna.hasPrefix("CRASHMOVER_") || $0.antenna.hasPrefix("BREAKPAD_")) && environment[$0.antenna] != nil }) {
             antennaEnvironment["BREAKPAD_THROTTLER_RULES"] = defaultThrottlerRules
         }

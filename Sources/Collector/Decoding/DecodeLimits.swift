@@ -45,17 +45,14 @@ public struct DecodeLimits: Sendable {
     /// plus the annotation's own String.
     static let rawCrashCostPerTextByte = 13
 
-    /// Reserves, from `memory`, what the raw crash made of these text annotations will hold
-    /// (`rawCrashCostPerTextByte` per byte of name and value): annotations of control bytes would
-    /// otherwise grow sixfold, twice, outside `MAX_INFLIGHT_BYTES`. JSON-part values were reserved
-    /// by their parse. Like a JSON document, a cost that could never fit is too large (413).
-    func reserveRawCrash(of annotations: [String: JSONValue], memory: MemoryLease) throws {
-        var bytes = 0
-        for (name, value) in annotations {
-            if case .string(let text) = value { bytes += name.utf8.count + text.utf8.count }
-        }
-        let cost = bytes * Self.rawCrashCostPerTextByte
-        guard cost <= maxInflightBytes else { throw Malformed.tooLarge }
+    /// Reserves, from `memory`, what the raw crash made of text annotations will hold
+    /// (`rawCrashCostPerTextByte` per byte of their names and values): annotations of control
+    /// bytes would otherwise grow sixfold, twice, outside `MAX_INFLIGHT_BYTES`. A JSON part's
+    /// values were reserved by its parse. A request that could never hold this with what it holds
+    /// already is too large (413), like a JSON document; one that cannot now is busy.
+    func reserveRawCrash(textBytes: Int, memory: MemoryLease) throws {
+        let cost = textBytes * Self.rawCrashCostPerTextByte
+        guard memory.bytes + cost <= maxInflightBytes else { throw Malformed.tooLarge }
         try memory.reserve(cost)
     }
 

@@ -25,15 +25,13 @@ extension DecodeLimits {
         return bytes
     }
 
-    /// Whether `bytes` start with a minidump's signature: `MDMP`, or `PMDM` as a big-endian
-    /// writer leaves it (Relay takes both).
+    /// Whether `bytes` start with a minidump's signature, `MDMP`. (Relay also takes `PMDM`, as a
+    /// big-endian writer leaves it; the design promises stored dumps start with `MDMP`.)
     static func isMinidump(_ bytes: ByteBuffer) -> Bool {
-        let view = bytes.readableBytesView
-        return view.starts(with: minidumpMagic) || view.starts(with: bigEndianMinidumpMagic)
+        bytes.readableBytesView.starts(with: minidumpMagic)
     }
 
     private static let minidumpMagic = Array("MDMP".utf8)
-    private static let bigEndianMinidumpMagic = Array("PMDM".utf8)
 
     /// The dump part of a body that is itself multipart (`--<boundary>` CRLF first): the part
     /// named `upload_file_minidump…`, else the first with a file name. Nil when it is not one.

@@ -167,6 +167,7 @@ public final class OutboxMover: Sendable {
         } catch {
             telemetry.count(MetricCatalog.publishCrash, ("result", "retry"))
             gate.probing = true
+            publisher.queueFailed()
             if publisher.queue.check().isFailing { gate.close(Self.clock) }
             logger.warning("outbox publish failed", metadata: ["crash_id": "\(crashID)", "error": "\(error)"])
             return error
@@ -191,6 +192,7 @@ public final class OutboxMover: Sendable {
         }
         telemetry.count(MetricCatalog.publishCrash, ("result", "retry"))
         gate.probing = true
+        publisher.queueFailed()
         if publisher.queue.check().isFailing { gate.close(Self.clock) }
         logger.warning("outbox publish failed", metadata: ["crash_ids": "\(records.count - published)", "error": "\(failure)"])
         for record in records.dropFirst(published) {

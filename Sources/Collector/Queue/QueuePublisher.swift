@@ -55,7 +55,7 @@ public final class QueuePublisher: Sendable {
                     }
                     telemetry.count(MetricCatalog.publishCrash, ("result", "failure"))
                     logger.error("publish failed", metadata: ["crash_id": "\(crashID)", "error": "\(error)"])
-                    if !held { outageUntil.withLockedValue { $0 = MonotonicClock.now() + UInt64(outageHold * 1e9) } }
+                    if !held { queueFailed() }
                     return false
                 }
             }
@@ -65,6 +65,12 @@ public final class QueuePublisher: Sendable {
     /// Publishes succeeded: counted when the queue puts IDs anywhere (not the null queue).
     func countPublished(_ count: Int = 1) {
         if queue.queues { telemetry.count(MetricCatalog.publishCrash, ("result", "success"), by: count) }
+    }
+
+    /// The queue is failing (a publish ran out of budget, or the outbox's probe failed): hold back
+    /// for `outageHold` seconds from now. The probes keep the hold while the outage lasts.
+    public func queueFailed() {
+        outageUntil.withLockedValue { $0 = MonotonicClock.now() + UInt64(outageHold * 1e9) }
     }
 
     /// The broker took an ID again (the mover published one): stop holding back.

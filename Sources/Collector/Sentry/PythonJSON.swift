@@ -13,9 +13,9 @@ enum PythonJSON {
 
     /// `body` with every `NaN`, `Infinity` and `-Infinity` outside strings written as `null`, or
     /// nil when it has none.
-    static func nonFiniteAsNull(_ body: ByteBuffer) -> [UInt8]? {
-        body.withUnsafeReadableBytes { bytes -> [UInt8]? in
-            var out: [UInt8] = []
+    static func nonFiniteAsNull(_ body: ByteBuffer) -> ByteBuffer? {
+        body.withUnsafeReadableBytes { bytes -> ByteBuffer? in
+            var out: ByteBuffer?
             var copied = 0
             var inString = false, escaped = false
             var i = 0
@@ -33,17 +33,18 @@ enum PythonJSON {
                     inString = true
                 } else if byte == UInt8(ascii: "N") || byte == UInt8(ascii: "I") || byte == UInt8(ascii: "-"),
                           let token = tokens.first(where: { bytes[i...].starts(with: $0) }) {
-                    if out.isEmpty { out.reserveCapacity(bytes.count) }
-                    out += bytes[copied..<i]
-                    out += null
+                    if out == nil { out = ByteBufferAllocator().buffer(capacity: bytes.count * 4 / 3 + 64) }
+                    out!.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[copied..<i]))
+                    out!.writeBytes(null)
                     i += token.count
                     copied = i
                     continue
                 }
                 i += 1
             }
-            guard copied > 0 else { return nil }
-            return out + bytes[copied...]
+            guard var out else { return nil }
+            out.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[copied...]))
+            return out
         }
     }
 

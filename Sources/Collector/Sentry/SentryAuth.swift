@@ -12,17 +12,21 @@ public struct SentryAuth: Sendable, Equatable {
     /// Sentry project ids are unsigned 64-bit integers: at most 20 digits.
     public static let maxProjectDigits = 20
 
+    /// The project of a request to `<prefix>/<project>/<endpoint>/`: 1 to 20 ASCII digits, else nil.
+    static func project(of request: CollectorRequest) -> Substring? {
+        let segments = request.path.split(separator: "/")
+        // Bytes, not Characters: `1️⃣` and `1` + U+0301 are single Characters between "0" and "9".
+        guard segments.count >= 2, let project = segments.dropLast().last, project.utf8.count <= maxProjectDigits,
+              project.utf8.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }) else { return nil }
+        return project
+    }
+
     /// Reads and checks the auth of a request to `<prefix>/<project>/<endpoint>/`. With a key
     /// table, the project must be listed with that key (403 otherwise); without, any well-formed key passes.
     /// - Parameter envelopeDSN: the `dsn` of an envelope's header, read when the request names no
     ///   key; its project must be the path's.
     public static func authorize(_ request: CollectorRequest, projectKeys: [String: String], envelopeDSN: String? = nil) throws -> SentryAuth {
-        let segments = request.path.split(separator: "/")
-        // Bytes, not Characters: `1️⃣` and `1` + U+0301 are single Characters between "0" and "9".
-        guard segments.count >= 2, let project = segments.dropLast().last, project.utf8.count <= maxProjectDigits,
-              project.utf8.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }) else {
-            throw Malformed("invalid_project")
-        }
+        guard let project = project(of: request) else { throw Malformed("invalid_project") }
         var fields = request.queryItems
         if let header = request.header("X-Sentry-Auth") ?? request.header("Authorization"),
            header.lowercased().hasPrefix("sentry ") {

@@ -47,7 +47,12 @@ public struct SentryEnvelopeResource: Sendable {
         var requestAuth: SentryAuth?
         do {
             requestAuth = try sentry.authorize(request)
-        } catch let error as Malformed where error.reason == "missing_auth" {}
+        } catch let error as Malformed where error.reason == "missing_auth" {
+            // Only a project the key table lists is worth inflating a body for.
+            if !sentry.projectKeys.isEmpty, SentryAuth.project(of: request).flatMap({ sentry.projectKeys[String($0)] }) == nil {
+                throw error
+            }
+        }
         let (body, compressed) = try sentry.decodedBody(request)
         let envelope = try SentryEnvelope.parse(body, maxItems: sentry.limits.maxParts, limits: sentry.limits, memory: request.memory)
         let auth = try requestAuth ?? sentry.authorize(request, envelopeDSN: envelope.headers["dsn"]?.stringValue)

@@ -28,8 +28,11 @@ public struct SentryStoreResource: Sendable {
                 compressed = true
             }
             if PythonJSON.isPythonClient(auth.client) {
-                try request.memory.reserve(body.readableBytes)
-                if let translated = PythonJSON.nonFiniteAsNull(body) { body = ByteBuffer(bytes: translated) }
+                // A document too large to parse is refused before it is copied; the copy (which
+                // may grow by a byte per NaN) is reserved.
+                guard body.readableBytes * JSONValue.parseCostPerByte <= sentry.limits.maxInflightBytes else { throw Malformed.tooLarge }
+                try request.memory.reserve(body.readableBytes * 4 / 3 + 64)
+                if let translated = PythonJSON.nonFiniteAsNull(body) { body = translated }
             }
             return SentryEventReport(event: try sentry.event(body, memory: request.memory), eventJSON: body, auth: auth,
                                      product: sentry.products[auth.project], dumps: [], request: request,

@@ -8,8 +8,9 @@ public struct NullThrottler: Throttler {
     public init(logger: Logger = Logger(label: "breakwater.throttler")) { self.logger = logger }
 
     public func throttle(_ crash: CrashReport) -> ThrottleDecision {
-        // A client's product name, cut short: the line is written for every crash.
-        logger.info("null throttler: accept", metadata: ["product": "\(crash.field("ProductName")?.prefix(64) ?? "")"])
+        // A client's product name, cut to 64 bytes: the line is written for every crash.
+        let product = String(decoding: (crash.field("ProductName") ?? "").utf8.prefix(64), as: UTF8.self)
+        logger.info("null throttler: accept", metadata: ["product": "\(product)"])
         return ThrottleDecision(.accept, rule: "ACCEPT_ALL")
     }
 }

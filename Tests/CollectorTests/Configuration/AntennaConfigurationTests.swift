@@ -52,6 +52,12 @@ import Testing
         let withTheirOwn = try await CollectorConfiguration.load(environment: env.merging(["THROTTLER": "null"]) { $1 })
         #expect(withTheirOwn.throttler == "null")
         #expect(try await CollectorConfiguration.load(environment: ["LOGGING_LEVEL": "INFO"]).throttler == "null")
+        // A config file of the operator's own says what it wants: not overridden.
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("own-\(UUID().uuidString).json")
+        try Data(#"{"throttler": "null"}"#.utf8).write(to: file)
+        defer { try? FileManager.default.removeItem(at: file) }
+        let own = try await CollectorConfiguration.load(environment: env.merging(["BREAKWATER_CONFIG": file.path]) { $1 })
+        #expect(own.throttler == "null" && own.source(of: "THROTTLER", environment: env) == "config file")
         #expect(try await CollectorConfiguration.load(environment: [:]).throttler == "null")
     }
 

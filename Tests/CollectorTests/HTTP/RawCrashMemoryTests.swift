@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import Telemetry
 @testable import Collector
 
 /// The raw crash built from text annotations is reserved from `MAX_INFLIGHT_BYTES` before it is
@@ -11,6 +12,27 @@ import Testing
         form.field("ProductName", "Firefox")
         form.part(headers: "Content-Disposition: form-data; name=\"Notes\"", body: [UInt8](repeating: 0x01, count: controlBytes))
         return form
+    }
+
+    /// A JSON part's values were reserved by its parse (48×); they are not reserved again.
+    @Test func aJSONPartIsReservedOnce() async throws {
+        let server = try await TestServer.start { $0.maxInflightBytes = 8 << 20; $0.maxAnnotationBytes = 1 << 20 }
+        var form = MultipartBody()
+        form.json("extra", #"{"ProductName":"Firefox","Notes":""# + String(repeating: "n", count: 150_000) + #""}"#)
+        _ = try BreakpadIntakeTests.crashID(of: try await server.submit(form.finished))
+        try await server.stop()
+    }
+
+    /// The null throttler's line names the product in at most 64 bytes, however many of them one
+    /// Character spans.
+    @Test func theNullThrottlersLineIsBounded() {
+        let logs = CapturingLogSink()
+        let telemetry = Telemetry(sink: logs, logLevel: .info, statsd: nil)
+        let product = "a" + String(repeating: "\u{301}", count: 10_000)
+        _ = NullThrottler(logger: telemetry.logger("breakwater.throttler"))
+            .throttle(CrashReport(annotations: ["ProductName": .string(product)], payloadKind: "multipart"))
+        let line = try? #require(logs.lines.first { $0.contains("null throttler") })
+        #expect((line?.utf8.count ?? .max) < 600, "\(line?.utf8.count ?? 0) bytes")
     }
 
     @Test func annotationsWhoseRawCrashCouldNeverFitAre413() async throws {

@@ -23,20 +23,8 @@ import Testing
 
     @Test func nonFiniteTokensInsideStringsStay() {
         #expect(PythonJSON.nonFiniteAsNull(ByteBuffer(string: #"{"a":"NaN\\","b":"x\"NaN"}"#)) == nil)
-        #expect(PythonJSON.nonFiniteAsNull(ByteBuffer(string: #"[NaN,Infinity,-Infinity,1]"#)).map { String(decoding: $0, as: UTF8.self) }
-                == "[null,null,null,1]")
-    }
-
-    /// A minidump written big-endian starts `PMDM`; Relay takes it.
-    @Test func aBigEndianMinidumpIsTaken() async throws {
-        let server = try await SentryTests.start()
-        let dump = Array("PMDM".utf8) + [UInt8](repeating: 0, count: 60)
-        let response = try await server.request(.POST, "/api/42/minidump/?sentry_key=pubkey",
-                                                headers: [("Content-Type", "application/octet-stream")], body: dump)
-        #expect(response.status == 200, "\(response.body)")
-        let (crash, _) = try SentryTests.stored(server, eventID: response.body)
-        #expect(SentryTests.dump(crash, "upload_file_minidump") == dump)
-        try await server.stop()
+        #expect(PythonJSON.nonFiniteAsNull(ByteBuffer(string: #"[NaN,Infinity,-Infinity,-1]"#)).map { String(buffer: $0) }
+                == "[null,null,null,-1]")
     }
 
     /// An envelope with no auth in the request carries its DSN in its header (Sentry's `tunnel`).
@@ -56,6 +44,10 @@ import Testing
         #expect(wrongKey.status == 403)
         let none = try await server.request(.POST, "/api/42/envelope/", body: Array("{}\n{\"type\":\"event\"}\n{}\n".utf8))
         #expect(none.status == 401 && none.body == #"{"detail":"missing_auth"}"#)
+        // No key, and a project the key table does not list: refused before the body is read
+        // (a broken body would otherwise answer 400).
+        let unlisted = try await server.request(.POST, "/api/43/envelope/", headers: [("Content-Encoding", "gzip")], body: Array("not gzip".utf8))
+        #expect(unlisted.status == 401 && unlisted.body == #"{"detail":"missing_auth"}"#)
         try await server.stop()
     }
 }
