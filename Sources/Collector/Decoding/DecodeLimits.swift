@@ -64,14 +64,20 @@ public struct DecodeLimits: Sendable {
     /// - Parameter invalid: the malformed reason when it does not parse.
     public func json<Bytes: Collection>(_ bytes: Bytes, memory: MemoryLease, invalid: String) throws -> JSONValue
     where Bytes.Element == UInt8 {
-        let cost = bytes.count * JSONValue.parseCostPerByte
-        guard cost <= maxInflightBytes else { throw Malformed.tooLarge }
-        try memory.reserve(cost)
+        try memory.reserve(try parseCost(ofBytes: bytes.count))
         do {
             return try JSONValue.parse(bytes, maxDepth: maxJSONDepth)
         } catch {
             throw Malformed(invalid)
         }
+    }
+
+    /// What parsing a document of `count` bytes reserves; too large (413) when that could never
+    /// fit `MAX_INFLIGHT_BYTES`.
+    func parseCost(ofBytes count: Int) throws -> Int {
+        let cost = count * JSONValue.parseCostPerByte
+        guard cost <= maxInflightBytes else { throw Malformed.tooLarge }
+        return cost
     }
 
     /// Decompresses under the decompressed-size cap, reserving from `memory`; `badReason` names the

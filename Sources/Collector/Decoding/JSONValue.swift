@@ -111,14 +111,9 @@ extension JSONValue {
     /// Counts bracket depth outside strings before handing the bytes to Foundation,
     /// whose recursive parser must never see a hostile nesting depth.
     private static func exceedsDepth(_ data: Data, _ maxDepth: Int) throws -> Bool {
-        var depth = 0, inString = false, escaped = false
-        for byte in data {
-            if inString {
-                if escaped { escaped = false } else if byte == UInt8(ascii: "\\") { escaped = true } else if byte == UInt8(ascii: "\"") { inString = false }
-                continue
-            }
+        var depth = 0, strings = JSONStringTracker()
+        for byte in data where !strings.isInString(byte) {
             switch byte {
-            case UInt8(ascii: "\""): inString = true
             case UInt8(ascii: "["), UInt8(ascii: "{"):
                 depth += 1
                 if depth > maxDepth { return true }

@@ -165,10 +165,7 @@ public final class OutboxMover: Sendable {
         do {
             try telemetry.timed(MetricCatalog.publishTime) { try publisher.queue.publish(crashID) }
         } catch {
-            telemetry.count(MetricCatalog.publishCrash, ("result", "retry"))
-            gate.probing = true
-            publisher.queueFailed()
-            if publisher.queue.check().isFailing { gate.close(Self.clock) }
+            publishFailed(gate: &gate)
             logger.warning("outbox publish failed", metadata: ["crash_id": "\(crashID)", "error": "\(error)"])
             return error
         }
@@ -190,10 +187,7 @@ public final class OutboxMover: Sendable {
             publisher.queueRecovered()
             return
         }
-        telemetry.count(MetricCatalog.publishCrash, ("result", "retry"))
-        gate.probing = true
-        publisher.queueFailed()
-        if publisher.queue.check().isFailing { gate.close(Self.clock) }
+        publishFailed(gate: &gate)
         logger.warning("outbox publish failed", metadata: ["crash_ids": "\(records.count - published)", "error": "\(failure)"])
         for record in records.dropFirst(published) {
             outbox.failed(record, error: "\(failure)", strike: false, definitive: false, backendDown: !gate.isOpen(Self.clock))
@@ -201,6 +195,15 @@ public final class OutboxMover: Sendable {
     }
 
     static let publishBatch = 100
+
+    /// A publish failed: counted as a retry, the next one is a probe, the publisher holds new IDs
+    /// back, and the gate closes when the queue's own check fails too.
+    private func publishFailed(gate: inout Gate) {
+        telemetry.count(MetricCatalog.publishCrash, ("result", "retry"))
+        gate.probing = true
+        publisher.queueFailed()
+        if publisher.queue.check().isFailing { gate.close(Self.clock) }
+    }
 
     /// The record is done: it leaves the outbox.
     private func finish(_ record: OutboxRecord, _ message: Logger.Message, queued: Bool? = nil) {

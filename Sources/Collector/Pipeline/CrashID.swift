@@ -11,7 +11,8 @@ public enum CrashID {
     /// Whether a client's crash ID may be used: its shape, and a throttle digit the processors
     /// read (`0` accept or `1` defer, the seventh character from the end), as Antenna checks it.
     public static func isValidFromClient(_ id: String) -> Bool {
-        isValid(id) && (id.utf8.dropLast(6).last == UInt8(ascii: "0") || id.utf8.dropLast(6).last == UInt8(ascii: "1"))
+        guard isValid(id), let digit = id.utf8.dropLast(6).last else { return false }
+        return digit == UInt8(ascii: "0") || digit == UInt8(ascii: "1")
     }
 
     /// Whether `id` has the shape of a crash ID.

@@ -17,22 +17,13 @@ enum PythonJSON {
         body.withUnsafeReadableBytes { bytes -> ByteBuffer? in
             var out: ByteBuffer?
             var copied = 0
-            var inString = false, escaped = false
+            var strings = JSONStringTracker()
             var i = 0
             while i < bytes.count {
                 let byte = bytes[i]
-                if inString {
-                    if escaped {
-                        escaped = false
-                    } else if byte == UInt8(ascii: "\\") {
-                        escaped = true
-                    } else if byte == UInt8(ascii: "\"") {
-                        inString = false
-                    }
-                } else if byte == UInt8(ascii: "\"") {
-                    inString = true
-                } else if byte == UInt8(ascii: "N") || byte == UInt8(ascii: "I") || byte == UInt8(ascii: "-"),
-                          let token = tokens.first(where: { bytes[i...].starts(with: $0) }) {
+                // A token holds no quote, so skipping its bytes leaves the tracker where it was.
+                if !strings.isInString(byte), byte == UInt8(ascii: "N") || byte == UInt8(ascii: "I") || byte == UInt8(ascii: "-"),
+                   let token = tokens.first(where: { bytes[i...].starts(with: $0) }) {
                     if out == nil { out = ByteBufferAllocator().buffer(capacity: bytes.count * 4 / 3 + 64) }
                     out!.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[copied..<i]))
                     out!.writeBytes(null)

@@ -30,7 +30,7 @@ public struct SentryStoreResource: Sendable {
             if PythonJSON.isPythonClient(auth.client) {
                 // A document too large to parse is refused before it is copied; the copy (which
                 // may grow by a byte per NaN) is reserved.
-                guard body.readableBytes * JSONValue.parseCostPerByte <= sentry.limits.maxInflightBytes else { throw Malformed.tooLarge }
+                _ = try sentry.limits.parseCost(ofBytes: body.readableBytes)
                 try request.memory.reserve(body.readableBytes * 4 / 3 + 64)
                 if let translated = PythonJSON.nonFiniteAsNull(body) { body = translated }
             }

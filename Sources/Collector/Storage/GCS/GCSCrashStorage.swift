@@ -97,9 +97,7 @@ public final class GCSCrashStorage: CrashStorage {
             }
             names += ((page["items"] as? [[String: Any]]) ?? []).compactMap { $0["name"] as? String }
             pageToken = page["nextPageToken"] as? String
-            if let pageToken, !tokens.insert(pageToken).inserted {
-                throw ListingFailure(description: "GCS listing of gs://\(bucket)/\(prefix) gave the same page token twice")
-            }
+            try ListingFailure.refuseRepeated(pageToken, seen: &tokens, in: "GCS listing of gs://\(bucket)/\(prefix)")
         } while pageToken != nil
         return names.filter { $0.hasPrefix(prefix) }.map { String($0.dropFirst(prefix.count)) }.filter(CrashID.isValid)
     }

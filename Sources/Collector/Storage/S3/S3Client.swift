@@ -121,9 +121,7 @@ public final class S3Client: Sendable {
             let xml = String(buffer: response.body)
             keys += S3XML.values(of: "Key", in: xml)
             token = S3XML.value(of: "IsTruncated", in: xml) == "true" ? S3XML.value(of: "NextContinuationToken", in: xml) : nil
-            if let token, !tokens.insert(token).inserted {
-                throw ListingFailure(description: "S3 listing of \(prefix) gave the same continuation token twice")
-            }
+            try ListingFailure.refuseRepeated(token, seen: &tokens, in: "S3 listing of \(prefix)")
         } while token != nil
         return keys
     }
